@@ -1,0 +1,186 @@
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using SharedEntities.Loading;
+using SharedEntities.Protocol;
+using SharedEntities.Stores;
+
+namespace SharedEntities;
+
+/// <summary>
+/// The runtime of one process (register it as a singleton): the store, the options, logging and metrics. Entities are
+/// attached to it by their loader, and code reads them inside the scopes it begins.
+/// </summary>
+/// <example>
+/// <code>
+/// var coherence = new Coherence(new InMemorySharedStore());
+/// await using var scope = coherence.BeginScope();
+/// Sheet sheet = connection.Find&lt;Sheet&gt;(id)!;   // attached and tracked by the scope
+/// sheet.Title = "Q3";                                  // checked once on first touch, then local
+/// await scope.CommitAsync();                           // version-guarded write, then publish
+/// </code>
+/// </example>
+public sealed class Coherence
+{
+    /// <summary>Creates the runtime.</summary>
+    /// <param name="store">Where tokens live.</param>
+    /// <param name="options">Settings; validated here.</param>
+    /// <param name="loggerFactory">For warnings (store unavailable) and debug traces.</param>
+    /// <param name="metrics">Counters; by default a meter of this instance's own.</param>
+    public Coherence(ISharedStore store, CoherenceOptions? options = null, ILoggerFactory? loggerFactory = null, SharedEntitiesMetrics? metrics = null)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        options ??= new CoherenceOptions();
+        options.Validate();
+        Store = store;
+        Options = options;
+        Logger = (ILogger?)loggerFactory?.CreateLogger<Coherence>() ?? NullLogger.Instance;
+        Metrics = metrics ?? new SharedEntitiesMetrics();
+    }
+
+    /// <summary>The store.</summary>
+    public ISharedStore Store { get; }
+
+    /// <summary>The settings (do not change them after construction).</summary>
+    public CoherenceOptions Options { get; }
+
+    /// <summary>The counters.</summary>
+    public SharedEntitiesMetrics Metrics { get; }
+
+    internal ILogger Logger { get; }
+
+    /// <summary>
+    /// Begins a fresh scope in the current flow. Use it with <c>using</c> or <c>await using</c>; entities loaded or
+    /// touched inside are checked once, in one batch, on first touch.
+    /// </summary>
+    public FreshScope BeginScope() => new(this);
+
+    /// <summary>
+    /// Runs <paramref name="body"/> in a new scope and commits it. When another process commits one of its entities
+    /// first (<see cref="StaleEntityException"/>), runs it again in a new scope, which reloads them, up to
+    /// <paramref name="maxAttempts"/> times in all.
+    /// </summary>
+    public async Task RunInScopeAsync(Func<FreshScope, CancellationToken, Task> body, int maxAttempts = 1, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        await RunInScopeAsync(
+            async (scope, ct) =>
+            {
+                await body(scope, ct).ConfigureAwait(false);
+                return true;
+            },
+            maxAttempts,
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc cref="RunInScopeAsync(Func{FreshScope, CancellationToken, Task}, int, CancellationToken)"/>
+    public async Task<T> RunInScopeAsync<T>(Func<FreshScope, CancellationToken, Task<T>> body, int maxAttempts = 1, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxAttempts, 1);
+        for (int attempt = 1; ; attempt++)
+        {
+            await using FreshScope scope = BeginScope();
+            try
+            {
+                T result = await body(scope, cancellationToken).ConfigureAwait(false);
+                await scope.CommitAsync(cancellationToken).ConfigureAwait(false);
+                return result;
+            }
+            catch (StaleEntityException) when (attempt < maxAttempts)
+            {
+                // The scope's disposal marks the entities to reload; the next attempt sees the other process's commit.
+            }
+        }
+    }
+
+    /// <summary>
+    /// Attaches a loaded entity to this runtime (loaders call this; EF Core's integration does on materialization).
+    /// If a scope of this runtime is current, the scope tracks the entity: it is checked with the scope's next batch.
+    /// Attaching again only updates the loader.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The entity is attached to another <see cref="Coherence"/>.</exception>
+    public T Attach<T>(T entity, IEntityLoader loader)
+        where T : class, ISharedEntity
+    {
+        ArgumentNullException.ThrowIfNull(entity);
+        ArgumentNullException.ThrowIfNull(loader);
+        SharedEntityState? state = entity.SharedState;
+        if (state is null)
+        {
+            state = new SharedEntityState(this, entity, loader, StoreKeyOf(entity));
+            entity.SharedState = state;
+        }
+        else if (!ReferenceEquals(state.Coherence, this))
+        {
+            throw new InvalidOperationException($"{entity.SharedType.Name} {entity.SharedKey} is already attached to another Coherence.");
+        }
+        else
+        {
+            state.Loader = loader;
+        }
+
+        FreshScope.FindCurrent(this)?.Track(state);
+        return entity;
+    }
+
+    /// <summary>Detaches an entity: its properties become plain properties again.</summary>
+    public void Detach(ISharedEntity entity)
+    {
+        ArgumentNullException.ThrowIfNull(entity);
+        if (entity.SharedState is { } state && ReferenceEquals(state.Coherence, this))
+        {
+            state.FreshIn = FreshScope.Unchecked;
+            entity.SharedState = null;
+        }
+    }
+
+    /// <summary>The store key of an entity: <c>{KeyPrefix}{entity name}:{key}</c>, hashed when it is long or unusual.</summary>
+    public string StoreKeyOf(ISharedEntity entity)
+    {
+        ArgumentNullException.ThrowIfNull(entity);
+        return entity.SharedState is { } state && ReferenceEquals(state.Coherence, this)
+            ? state.StoreKey
+            : StoreKeys.For(Options.KeyPrefix, entity.SharedType.Name, entity.SharedKey);
+    }
+
+    /// <summary>A read outside every scope with <see cref="OutsideScopeReads.CheckEveryRead"/>: one check, nothing remembered.</summary>
+    internal void CheckOutsideScope(SharedEntityState state)
+    {
+        SyncPath.Complete(FreshnessCheck.RunAsync(this, [state], scope: null, async: false, CancellationToken.None));
+        if (state.Failure is { } failure)
+        {
+            state.Failure = null;
+            throw failure;
+        }
+    }
+
+    internal async ValueTask ExecuteAsync(StoreBatch batch, bool async, CancellationToken cancellationToken)
+    {
+        if (async)
+        {
+            await Store.ExecuteAsync(batch, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            Store.Execute(batch);
+        }
+
+        Metrics.StoreBatches.Add(1);
+        int failed = 0;
+        StoreResult firstFailure = default;
+        for (int i = 0; i < batch.Count; i++)
+        {
+            if (batch[i].IsFailure && failed++ == 0)
+            {
+                firstFailure = batch[i];
+            }
+        }
+
+        if (failed > 0)
+        {
+            Metrics.StoreErrors.Add(failed);
+            Log.StoreOperationsFailed(Logger, failed, firstFailure.Status, firstFailure.Error);
+        }
+    }
+}

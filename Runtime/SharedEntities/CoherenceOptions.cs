@@ -1,0 +1,83 @@
+using SharedEntities.Protocol;
+
+namespace SharedEntities;
+
+/// <summary>What a read of a shared property outside any <see cref="FreshScope"/> does.</summary>
+public enum OutsideScopeReads
+{
+    /// <summary>Check the entity on every such read: correct, but one store round trip per read (the seed's behaviour).</summary>
+    CheckEveryRead,
+
+    /// <summary>Throw <see cref="ReadOutsideScopeException"/>.</summary>
+    Throw,
+}
+
+/// <summary>Settings of a <see cref="Coherence"/>.</summary>
+public sealed class CoherenceOptions
+{
+    /// <summary>What a read outside a scope does. Default: <see cref="OutsideScopeReads.CheckEveryRead"/>.</summary>
+    public OutsideScopeReads OutsideScopeReads { get; set; } = OutsideScopeReads.CheckEveryRead;
+
+    /// <summary>
+    /// How long a clean token (or a serial) lives in the store. Writes that bypass the library (SQL scripts, other
+    /// applications) are invisible to the protocol; this TTL bounds how long they can go unnoticed. Default: 1 hour.
+    /// </summary>
+    public TimeSpan TokenTtl { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>Per-entity overrides of <see cref="TokenTtl"/>, by entity name.</summary>
+    public IDictionary<string, TimeSpan> TokenTtlByEntity { get; } = new Dictionary<string, TimeSpan>(StringComparer.Ordinal);
+
+    /// <summary>
+    /// How long a dirty token (a write in flight) lives. A writer that dies between its commit and its publish leaves
+    /// one; until it expires, readers of that entity verify against the database (safe, slower). Default: 30 seconds.
+    /// </summary>
+    public TimeSpan DirtyTokenTtl { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long a deleted entity's tombstone lives. Default: 1 day (the seed's choice).</summary>
+    public TimeSpan TombstoneTtl { get; set; } = TimeSpan.FromDays(1);
+
+    /// <summary>How long a miss's lease placeholder lives if its winner never fills it. Default: 10 seconds.</summary>
+    public TimeSpan LeaseTtl { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Whether a commit may go ahead when the store cannot take the entity's dirty token. Default
+    /// <see langword="false"/>: the transaction is rolled back with <see cref="SharedStoreUnavailableException"/>.
+    /// Only safe when a server that one process cannot reach is unreachable for every process and comes back empty.
+    /// </summary>
+    public bool AllowCommitWhenStoreUnavailable { get; set; }
+
+    /// <summary>A prefix of every store key, to let several applications share one memcached. Letters, digits, <c>_ . : -</c>.</summary>
+    public string KeyPrefix { get; set; } = "";
+
+    /// <summary>The TTL of clean tokens of <paramref name="entityName"/>.</summary>
+    public TimeSpan TokenTtlFor(string entityName) =>
+        TokenTtlByEntity.TryGetValue(entityName, out TimeSpan ttl) ? ttl : TokenTtl;
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first setting that is out of range.</summary>
+    public void Validate()
+    {
+        if (!Enum.IsDefined(OutsideScopeReads))
+        {
+            throw new ArgumentException($"OutsideScopeReads has the undefined value {(int)OutsideScopeReads}.", nameof(OutsideScopeReads));
+        }
+
+        RequirePositive(TokenTtl, nameof(TokenTtl));
+        RequirePositive(DirtyTokenTtl, nameof(DirtyTokenTtl));
+        RequirePositive(TombstoneTtl, nameof(TombstoneTtl));
+        RequirePositive(LeaseTtl, nameof(LeaseTtl));
+        foreach (KeyValuePair<string, TimeSpan> pair in TokenTtlByEntity)
+        {
+            RequirePositive(pair.Value, $"{nameof(TokenTtlByEntity)}[{pair.Key}]");
+        }
+
+        StoreKeys.ValidatePrefix(KeyPrefix);
+    }
+
+    private static void RequirePositive(TimeSpan value, string name)
+    {
+        if (value <= TimeSpan.Zero)
+        {
+            throw new ArgumentException($"{name} must be positive; it is {value}.", name);
+        }
+    }
+}

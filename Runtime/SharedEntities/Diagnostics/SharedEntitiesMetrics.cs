@@ -1,0 +1,64 @@
+using System.Diagnostics.Metrics;
+
+namespace SharedEntities;
+
+/// <summary>
+/// The <see cref="Meter"/> named <see cref="MeterName"/> and its counters. Listen with <c>dotnet-counters monitor
+/// --counters SharedEntities</c> or OpenTelemetry's <c>AddMeter("SharedEntities")</c>.
+/// </summary>
+public sealed class SharedEntitiesMetrics : IDisposable
+{
+    /// <summary>The meter's name.</summary>
+    public const string MeterName = "SharedEntities";
+
+    private readonly Meter _meter;
+
+    /// <summary>Creates the counters on a meter from <paramref name="meterFactory"/> (DI), or on a meter of their own.</summary>
+    public SharedEntitiesMetrics(IMeterFactory? meterFactory = null)
+    {
+        _meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
+        Checks = _meter.CreateCounter<long>("sharedentities.checks", "{entity}", "Entities checked against the store.");
+        StoreBatches = _meter.CreateCounter<long>("sharedentities.store.batches", "{batch}", "Batches sent to the store (one round trip per server each).");
+        StoreErrors = _meter.CreateCounter<long>("sharedentities.store.errors", "{operation}", "Store operations that failed or found the server unavailable.");
+        Misses = _meter.CreateCounter<long>("sharedentities.misses", "{entity}", "Checks that found no token (evicted, expired, restarted, never seeded).");
+        LeasesWon = _meter.CreateCounter<long>("sharedentities.leases.won", "{lease}", "Misses whose lease this process won (it fills the token).");
+        LeasesLost = _meter.CreateCounter<long>("sharedentities.leases.lost", "{lease}", "Misses whose lease another process holds (this one asks the database).");
+        Fallbacks = _meter.CreateCounter<long>("sharedentities.fallbacks", "{entity}", "Checks answered by the database because the store could not vouch (dirty token, lost lease, store unavailable).");
+        Reloads = _meter.CreateCounter<long>("sharedentities.reloads", "{entity}", "Entities reloaded from the database because another process moved them on.");
+        Commits = _meter.CreateCounter<long>("sharedentities.commits", "{commit}", "Database transactions committed through a scope.");
+        Conflicts = _meter.CreateCounter<long>("sharedentities.conflicts", "{entity}", "Writes refused because another process committed first (lost updates prevented).");
+    }
+
+    /// <summary>Entities checked against the store.</summary>
+    public Counter<long> Checks { get; }
+
+    /// <summary>Batches sent to the store.</summary>
+    public Counter<long> StoreBatches { get; }
+
+    /// <summary>Store operations that failed or found the server unavailable.</summary>
+    public Counter<long> StoreErrors { get; }
+
+    /// <summary>Checks that found no token.</summary>
+    public Counter<long> Misses { get; }
+
+    /// <summary>Leases won.</summary>
+    public Counter<long> LeasesWon { get; }
+
+    /// <summary>Leases lost.</summary>
+    public Counter<long> LeasesLost { get; }
+
+    /// <summary>Checks answered by the database.</summary>
+    public Counter<long> Fallbacks { get; }
+
+    /// <summary>Entities reloaded.</summary>
+    public Counter<long> Reloads { get; }
+
+    /// <summary>Commits.</summary>
+    public Counter<long> Commits { get; }
+
+    /// <summary>Writes refused by the version check.</summary>
+    public Counter<long> Conflicts { get; }
+
+    /// <inheritdoc/>
+    public void Dispose() => _meter.Dispose();
+}

@@ -1,0 +1,124 @@
+namespace SharedEntities;
+
+/// <summary>The base of every exception the protocol throws on purpose.</summary>
+public abstract class SharedEntityException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    protected SharedEntityException(string message, Exception? innerException = null)
+        : base(message, innerException)
+    {
+    }
+}
+
+/// <summary>
+/// A commit (or a read after a local write) found that another process committed a newer version of the entity than
+/// the one this copy was read at. Nothing was written: the update would have been lost. Retry the work in a new scope.
+/// </summary>
+public sealed class StaleEntityException : SharedEntityException
+{
+    /// <summary>Creates the exception.</summary>
+    public StaleEntityException(string entityName, object key, long? localVersion, string detail, Exception? innerException = null)
+        : base(
+            $"{entityName} {key} was changed by another process since this copy was read{(localVersion is { } v ? $" (at version {v})" : "")}; {detail} " +
+            "Nothing was written. Retry the work in a new scope, which reloads the entity.",
+            innerException)
+    {
+        EntityName = entityName;
+        Key = key;
+        LocalVersion = localVersion;
+    }
+
+    /// <summary>The entity's name.</summary>
+    public string EntityName { get; }
+
+    /// <summary>The entity's key.</summary>
+    public object Key { get; }
+
+    /// <summary>The version the local copy was read at, for a versioned entity.</summary>
+    public long? LocalVersion { get; }
+}
+
+/// <summary>The entity was deleted by another process (the seed's <c>DeletedObject</c>).</summary>
+public sealed class EntityDeletedException : SharedEntityException
+{
+    /// <summary>Creates the exception.</summary>
+    public EntityDeletedException(string entityName, object key)
+        : base($"{entityName} {key} has been deleted by another process. Stop using this copy; load the entity again if it may have been re-created.")
+    {
+        EntityName = entityName;
+        Key = key;
+    }
+
+    /// <summary>The entity's name.</summary>
+    public string EntityName { get; }
+
+    /// <summary>The entity's key.</summary>
+    public object Key { get; }
+}
+
+/// <summary>
+/// A reload could not see the newest committed version: the code runs inside a REPEATABLE READ, SERIALIZABLE or
+/// SNAPSHOT transaction that took its snapshot before that commit (the Django "recalc" bug). Returning the old row
+/// would be a silent stale read, so the runtime refuses.
+/// </summary>
+public sealed class StaleSnapshotException : SharedEntityException
+{
+    /// <summary>Creates the exception.</summary>
+    public StaleSnapshotException(string entityName, object key, long expectedVersion, long loadedVersion)
+        : base(
+            $"Reloading {entityName} {key} returned version {loadedVersion}, but version {expectedVersion} is committed: this code runs inside a " +
+            "transaction whose snapshot predates that commit (REPEATABLE READ, SERIALIZABLE or SNAPSHOT), so it cannot see fresh data. " +
+            "Commit or roll back the transaction before the scope checks the entity, or begin the scope outside the transaction.")
+    {
+        EntityName = entityName;
+        Key = key;
+        ExpectedVersion = expectedVersion;
+        LoadedVersion = loadedVersion;
+    }
+
+    /// <summary>The entity's name.</summary>
+    public string EntityName { get; }
+
+    /// <summary>The entity's key.</summary>
+    public object Key { get; }
+
+    /// <summary>The version known to be committed.</summary>
+    public long ExpectedVersion { get; }
+
+    /// <summary>The version the reload returned.</summary>
+    public long LoadedVersion { get; }
+}
+
+/// <summary>A shared property was read outside a <see cref="FreshScope"/> while <see cref="CoherenceOptions.OutsideScopeReads"/> is <see cref="OutsideScopeReads.Throw"/>.</summary>
+public sealed class ReadOutsideScopeException : SharedEntityException
+{
+    /// <summary>Creates the exception.</summary>
+    public ReadOutsideScopeException(string entityName, object key)
+        : base(
+            $"A shared property of {entityName} {key} was read outside a fresh scope, so its value could be stale. " +
+            "Read it inside 'using var scope = coherence.BeginScope();' (or coherence.RunInScopeAsync), mark the method [RequiresFreshScope], " +
+            "or set CoherenceOptions.OutsideScopeReads to CheckEveryRead.")
+    {
+        EntityName = entityName;
+        Key = key;
+    }
+
+    /// <summary>The entity's name.</summary>
+    public string EntityName { get; }
+
+    /// <summary>The entity's key.</summary>
+    public object Key { get; }
+}
+
+/// <summary>
+/// The shared store could not be reached for a write. The database transaction was rolled back, because committing
+/// without raising the entity's token first could let other processes accept the old version.
+/// </summary>
+public sealed class SharedStoreUnavailableException : SharedEntityException
+{
+    /// <summary>Creates the exception.</summary>
+    public SharedStoreUnavailableException(string message, Exception? innerException = null)
+        : base(message, innerException)
+    {
+    }
+}

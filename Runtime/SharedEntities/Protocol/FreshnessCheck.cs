@@ -1,0 +1,362 @@
+using SharedEntities.Loading;
+using SharedEntities.Stores;
+
+namespace SharedEntities.Protocol;
+
+/// <summary>
+/// The reader's side of the protocol (docs/protocol.md, "Reader"): one store batch for all entities, then the
+/// database only for the entities the store cannot vouch for, grouped per loader.
+/// </summary>
+internal static class FreshnessCheck
+{
+    private enum Outcome : byte
+    {
+        Fresh,
+        Reload,
+        AskDatabase,
+        Fill,
+        Seed,
+        Deleted,
+    }
+
+    /// <summary>
+    /// Checks <paramref name="states"/>. Afterwards each one is fresh in <paramref name="scope"/> (or, with no scope,
+    /// verified once) or carries a <see cref="SharedEntityState.Failure"/> to throw when it is touched. A reload that
+    /// sees an old snapshot throws <see cref="StaleSnapshotException"/> at once: no entity of the batch can be trusted.
+    /// </summary>
+    public static async ValueTask RunAsync(
+        Coherence coherence, List<SharedEntityState> states, FreshScope? scope, bool async, CancellationToken cancellationToken)
+    {
+        CoherenceOptions options = coherence.Options;
+        SharedEntitiesMetrics metrics = coherence.Metrics;
+        var verdicts = new Verdict[states.Count];
+
+        var reads = new StoreBatch();
+        foreach (SharedEntityState state in states)
+        {
+            reads.AddRead(state.StoreKey, state.IsVersioned ? options.LeaseTtl : TimeSpan.Zero);
+        }
+
+        await coherence.ExecuteAsync(reads, async, cancellationToken).ConfigureAwait(false);
+        metrics.Checks.Add(states.Count);
+        for (int i = 0; i < states.Count; i++)
+        {
+            verdicts[i] = states[i].IsVersioned ? FromToken(states[i], reads[i], metrics) : FromSerial(states[i], reads[i], metrics);
+        }
+
+        await AskDatabaseAsync(states, verdicts, async, cancellationToken).ConfigureAwait(false);
+        await FillLeasesAsync(coherence, states, verdicts, async, cancellationToken).ConfigureAwait(false);
+        await SeedSerialsAsync(coherence, states, verdicts, async, cancellationToken).ConfigureAwait(false);
+        await ReloadAsync(coherence, states, verdicts, async, cancellationToken).ConfigureAwait(false);
+
+        for (int i = 0; i < states.Count; i++)
+        {
+            SharedEntityState state = states[i];
+            switch (verdicts[i].Outcome)
+            {
+                case Outcome.Fresh:
+                    state.Failure = null;
+                    state.MustReload = false;
+                    state.FreshIn = scope ?? FreshScope.Unchecked;
+                    break;
+                case Outcome.Deleted:
+                    state.Failure = new EntityDeletedException(state.Type.Name, state.Entity.SharedKey);
+                    break;
+                default:
+                    // A conflict found by ReloadAsync already set Failure.
+                    break;
+            }
+        }
+    }
+
+    // Versioned: what the token says about local version L.
+    private static Verdict FromToken(SharedEntityState state, StoreResult result, SharedEntitiesMetrics metrics)
+    {
+        switch (result.Status)
+        {
+            case StoreStatus.Hit:
+                var token = new SharedToken(result.Value);
+                if (token.IsTombstone)
+                {
+                    return Verdict.Deleted;
+                }
+
+                long local = state.LocalVersion;
+                if (token.IsClean && token.Version == local)
+                {
+                    return state.MustReload ? Verdict.ReloadTo(local) : Verdict.Fresh;
+                }
+
+                if (token.IsClean && token.Version > local)
+                {
+                    return Verdict.ReloadTo(token.Version);
+                }
+
+                // Dirty (a write in flight), older than our copy, or unreadable: only the database can tell.
+                metrics.Fallbacks.Add(1);
+                return Verdict.AskDatabase;
+
+            case StoreStatus.LeaseWon:
+                metrics.Misses.Add(1);
+                metrics.LeasesWon.Add(1);
+                return new Verdict(Outcome.Fill, Cas: result.Cas);
+
+            case StoreStatus.LeaseLost:
+                metrics.Misses.Add(1);
+                metrics.LeasesLost.Add(1);
+                metrics.Fallbacks.Add(1);
+                return Verdict.AskDatabase;
+
+            case StoreStatus.Miss:
+                metrics.Misses.Add(1);
+                metrics.Fallbacks.Add(1);
+                return Verdict.AskDatabase;
+
+            default:
+                // Unavailable or failed: never fresh; the database answers instead.
+                metrics.Fallbacks.Add(1);
+                return Verdict.AskDatabase;
+        }
+    }
+
+    // Serial-only: equal serials mean fresh; anything else reloads.
+    private static Verdict FromSerial(SharedEntityState state, StoreResult result, SharedEntitiesMetrics metrics)
+    {
+        switch (result.Status)
+        {
+            case StoreStatus.Hit when new SharedToken(result.Value).IsTombstone:
+                return Verdict.Deleted;
+            case StoreStatus.Hit when state.Serial == result.Value && !state.MustReload:
+                return Verdict.Fresh;
+            case StoreStatus.Hit:
+                return Verdict.ReloadWithSerial(result.Value);
+            case StoreStatus.Miss or StoreStatus.LeaseLost or StoreStatus.LeaseWon:
+                metrics.Misses.Add(1);
+                return new Verdict(Outcome.Seed);
+            default:
+                metrics.Fallbacks.Add(1);
+                return Verdict.ReloadWithSerial(null);
+        }
+    }
+
+    // Versioned entities the store could not vouch for: read their versions from the database (no caching).
+    private static async ValueTask AskDatabaseAsync(
+        List<SharedEntityState> states, Verdict[] verdicts, bool async, CancellationToken cancellationToken)
+    {
+        foreach (IGrouping<IEntityLoader, int> group in IndexesWith(states, verdicts, Outcome.AskDatabase))
+        {
+            int[] indexes = [.. group];
+            IVersionedSharedEntity[] entities = [.. indexes.Select(i => (IVersionedSharedEntity)states[i].Entity)];
+            var versions = new long?[indexes.Length];
+            if (async)
+            {
+                await group.Key.ReadVersionsAsync(entities, versions, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                group.Key.ReadVersions(entities, versions);
+            }
+
+            for (int j = 0; j < indexes.Length; j++)
+            {
+                verdicts[indexes[j]] = FromDatabaseVersion(states[indexes[j]], versions[j]);
+            }
+        }
+    }
+
+    // Misses whose lease we won: read the versions under a lock that keeps writers out, fill, then release.
+    private static async ValueTask FillLeasesAsync(
+        Coherence coherence, List<SharedEntityState> states, Verdict[] verdicts, bool async, CancellationToken cancellationToken)
+    {
+        foreach (IGrouping<IEntityLoader, int> group in IndexesWith(states, verdicts, Outcome.Fill))
+        {
+            int[] indexes = [.. group];
+            IVersionedSharedEntity[] entities = [.. indexes.Select(i => (IVersionedSharedEntity)states[i].Entity)];
+            IVersionLock versionLock = async
+                ? await group.Key.LockVersionsAsync(entities, cancellationToken).ConfigureAwait(false)
+                : group.Key.LockVersions(entities);
+            try
+            {
+                var fills = new StoreBatch();
+                for (int j = 0; j < indexes.Length; j++)
+                {
+                    SharedEntityState state = states[indexes[j]];
+                    long? version = versionLock.Versions[j];
+                    SharedToken token = version is { } v ? SharedToken.Clean(v) : SharedToken.Tombstone;
+                    TimeSpan ttl = version is null ? coherence.Options.TombstoneTtl : coherence.Options.TokenTtlFor(state.Type.Name);
+                    fills.Add(new StoreOperation(StoreOperationKind.Fill, state.StoreKey, token.Value, Cas: verdicts[indexes[j]].Cas, Ttl: ttl));
+                }
+
+                // A failed fill costs nothing but a later miss: the versions below come from the database either way.
+                await coherence.ExecuteAsync(fills, async, cancellationToken).ConfigureAwait(false);
+                for (int j = 0; j < indexes.Length; j++)
+                {
+                    verdicts[indexes[j]] = FromDatabaseVersion(states[indexes[j]], versionLock.Versions[j]);
+                }
+            }
+            finally
+            {
+                if (async)
+                {
+                    await versionLock.DisposeAsync().ConfigureAwait(false);
+                }
+                else
+                {
+                    versionLock.Dispose();
+                }
+            }
+        }
+    }
+
+    // Serial-only misses: re-seed with a random 64-bit start so that a restarted store cannot replay a serial that a
+    // process still holds; whoever loses the add reads the winner's serial. Either way the entity reloads.
+    private static async ValueTask SeedSerialsAsync(
+        Coherence coherence, List<SharedEntityState> states, Verdict[] verdicts, bool async, CancellationToken cancellationToken)
+    {
+        List<int> indexes = [.. Enumerable.Range(0, states.Count).Where(i => verdicts[i].Outcome == Outcome.Seed)];
+        if (indexes.Count == 0)
+        {
+            return;
+        }
+
+        var adds = new StoreBatch();
+        foreach (int i in indexes)
+        {
+            long seed = Random.Shared.NextInt64(1, 1L << 62);
+            adds.Add(new StoreOperation(StoreOperationKind.AddIfAbsent, states[i].StoreKey, seed, Ttl: coherence.Options.TokenTtlFor(states[i].Type.Name)));
+        }
+
+        await coherence.ExecuteAsync(adds, async, cancellationToken).ConfigureAwait(false);
+        var rereads = new StoreBatch();
+        var rereadIndexes = new List<int>();
+        for (int j = 0; j < indexes.Count; j++)
+        {
+            StoreResult added = adds[j];
+            if (added.Status == StoreStatus.Stored)
+            {
+                verdicts[indexes[j]] = Verdict.ReloadWithSerial(adds.Operations[j].Value);
+            }
+            else if (added.Status == StoreStatus.NotStored)
+            {
+                rereads.AddRead(states[indexes[j]].StoreKey);
+                rereadIndexes.Add(indexes[j]);
+            }
+            else
+            {
+                verdicts[indexes[j]] = Verdict.ReloadWithSerial(null);
+            }
+        }
+
+        if (rereads.Count == 0)
+        {
+            return;
+        }
+
+        await coherence.ExecuteAsync(rereads, async, cancellationToken).ConfigureAwait(false);
+        for (int j = 0; j < rereadIndexes.Count; j++)
+        {
+            StoreResult read = rereads[j];
+            verdicts[rereadIndexes[j]] = read.Status != StoreStatus.Hit ? Verdict.ReloadWithSerial(null)
+                : new SharedToken(read.Value).IsTombstone ? Verdict.Deleted
+                : Verdict.ReloadWithSerial(read.Value);
+        }
+    }
+
+    private static async ValueTask ReloadAsync(
+        Coherence coherence, List<SharedEntityState> states, Verdict[] verdicts, bool async, CancellationToken cancellationToken)
+    {
+        foreach (IGrouping<IEntityLoader, int> group in IndexesWith(states, verdicts, Outcome.Reload))
+        {
+            var indexes = new List<int>();
+            foreach (int i in group)
+            {
+                SharedEntityState state = states[i];
+                if (state.Written || state.DeleteRequested)
+                {
+                    // Reloading would throw away the changes made in this scope; committing them would be a lost update.
+                    coherence.Metrics.Conflicts.Add(1);
+                    state.Failure = new StaleEntityException(
+                        state.Type.Name,
+                        state.Entity.SharedKey,
+                        state.IsVersioned ? state.LocalVersion : null,
+                        "this scope changed the entity without having checked it first, and those changes are based on the old values.");
+                    verdicts[i] = new Verdict(Outcome.Reload);
+                    continue;
+                }
+
+                indexes.Add(i);
+            }
+
+            if (indexes.Count == 0)
+            {
+                continue;
+            }
+
+            ISharedEntity[] entities = [.. indexes.Select(i => states[i].Entity)];
+            bool[] found = new bool[indexes.Count];
+            if (async)
+            {
+                await group.Key.ReloadAsync(entities, found, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                group.Key.Reload(entities, found);
+            }
+
+            coherence.Metrics.Reloads.Add(indexes.Count);
+            for (int j = 0; j < indexes.Count; j++)
+            {
+                SharedEntityState state = states[indexes[j]];
+                Verdict verdict = verdicts[indexes[j]];
+                if (!found[j])
+                {
+                    verdicts[indexes[j]] = Verdict.Deleted;
+                    continue;
+                }
+
+                if (state.IsVersioned && state.LocalVersion < verdict.Value)
+                {
+                    throw new StaleSnapshotException(state.Type.Name, state.Entity.SharedKey, verdict.Value, state.LocalVersion);
+                }
+
+                state.Serial = state.IsVersioned ? null : verdict.SerialKnown ? verdict.Value : null;
+                verdicts[indexes[j]] = Verdict.Fresh;
+            }
+        }
+    }
+
+    private static Verdict FromDatabaseVersion(SharedEntityState state, long? version)
+    {
+        long local = state.LocalVersion;
+        return version switch
+        {
+            null => Verdict.Deleted,
+            { } v when v == local => state.MustReload ? Verdict.ReloadTo(local) : Verdict.Fresh,
+            { } v when v > local => Verdict.ReloadTo(v),
+
+            // The database answered with a version older than one this process already saw: the read ran in an
+            // old snapshot (a REPEATABLE READ transaction that began earlier).
+            { } v => throw new StaleSnapshotException(state.Type.Name, state.Entity.SharedKey, local, v),
+        };
+    }
+
+    private static IEnumerable<IGrouping<IEntityLoader, int>> IndexesWith(List<SharedEntityState> states, Verdict[] verdicts, Outcome outcome) =>
+        Enumerable.Range(0, states.Count).Where(i => verdicts[i].Outcome == outcome).GroupBy(i => states[i].Loader);
+
+    /// <param name="Outcome">What to do next.</param>
+    /// <param name="Value">Reload: the lowest acceptable version, or the serial to record.</param>
+    /// <param name="Cas">Fill: the lease placeholder's CAS.</param>
+    /// <param name="SerialKnown">Serial-only reload: whether <paramref name="Value"/> is a serial read before the reload.</param>
+    private readonly record struct Verdict(Outcome Outcome, long Value = 0, ulong Cas = 0, bool SerialKnown = false)
+    {
+        public static Verdict Fresh => new(Outcome.Fresh);
+
+        public static Verdict Deleted => new(Outcome.Deleted);
+
+        public static Verdict AskDatabase => new(Outcome.AskDatabase);
+
+        public static Verdict ReloadTo(long minimumVersion) => new(Outcome.Reload, minimumVersion);
+
+        public static Verdict ReloadWithSerial(long? serial) => new(Outcome.Reload, serial ?? 0, SerialKnown: serial is not null);
+    }
+}

@@ -1,0 +1,162 @@
+using Microsoft.Extensions.Logging;
+using SharedEntities.Stores;
+
+namespace SharedEntities.Protocol;
+
+/// <summary>
+/// The store side of a commit (docs/protocol.md, "Writer"). Integrations that run their own database writes
+/// (EF Core's SaveChanges) use it directly: add the entities written, <see cref="RaiseDirtyAsync"/> after the
+/// version-guarded writes and before the commit, <see cref="PublishAsync"/> after the commit. After a rollback do
+/// nothing: the dirty tokens make readers ask the database until they expire.
+/// </summary>
+public sealed class WritePublication
+{
+    private readonly Coherence _coherence;
+    private readonly List<Entry> _entries = [];
+
+    /// <summary>Creates an empty publication for <paramref name="coherence"/>.</summary>
+    public WritePublication(Coherence coherence)
+    {
+        ArgumentNullException.ThrowIfNull(coherence);
+        _coherence = coherence;
+    }
+
+    /// <summary>The number of entities added.</summary>
+    public int Count => _entries.Count;
+
+    /// <summary>Adds an entity whose row is being updated to <paramref name="newVersion"/> (versioned) or rewritten (serial-only: <see langword="null"/>).</summary>
+    public void AddUpdate(ISharedEntity entity, long? newVersion)
+    {
+        ArgumentNullException.ThrowIfNull(entity);
+        if (entity is IVersionedSharedEntity && newVersion is null)
+        {
+            throw new ArgumentException($"{entity.SharedType.Name} is versioned: give the version the update writes.", nameof(newVersion));
+        }
+
+        _entries.Add(new Entry(entity, _coherence.StoreKeyOf(entity), entity is IVersionedSharedEntity ? newVersion : null, IsDelete: false));
+    }
+
+    /// <summary>Adds an entity whose row is being deleted. A versioned entity must still hold the version it was deleted at.</summary>
+    public void AddDelete(ISharedEntity entity)
+    {
+        ArgumentNullException.ThrowIfNull(entity);
+        long? next = entity is IVersionedSharedEntity versioned ? versioned.SharedVersion + 1 : null;
+        _entries.Add(new Entry(entity, _coherence.StoreKeyOf(entity), next, IsDelete: true));
+    }
+
+    /// <summary>
+    /// Before the commit: raises each versioned entity's token to dirty(new version), so that from now until the
+    /// publish, readers verify against the database. Serial-only entities have nothing to raise.
+    /// </summary>
+    /// <exception cref="SharedStoreUnavailableException">
+    /// A token could not be raised and <see cref="CoherenceOptions.AllowCommitWhenStoreUnavailable"/> is off: do not commit.
+    /// </exception>
+    public ValueTask RaiseDirtyAsync(CancellationToken cancellationToken = default) => RaiseDirtyCoreAsync(async: true, cancellationToken);
+
+    /// <inheritdoc cref="RaiseDirtyAsync(CancellationToken)"/>
+    public void RaiseDirty() => SyncPath.Complete(RaiseDirtyCoreAsync(async: false, CancellationToken.None));
+
+    /// <summary>
+    /// After the commit: turns each of this writer's own dirty tokens into clean ones (by compare-and-swap; a token that
+    /// is anything else — evicted, another writer's — is left alone), leaves tombstones for deletes, and bumps the
+    /// serials of serial-only entities. Never throws for store failures: they are logged, and cost later readers a
+    /// database check, not correctness.
+    /// </summary>
+    public ValueTask PublishAsync(CancellationToken cancellationToken = default) => PublishCoreAsync(async: true, cancellationToken);
+
+    /// <inheritdoc cref="PublishAsync(CancellationToken)"/>
+    public void Publish() => SyncPath.Complete(PublishCoreAsync(async: false, CancellationToken.None));
+
+    private async ValueTask RaiseDirtyCoreAsync(bool async, CancellationToken cancellationToken)
+    {
+        var batch = new StoreBatch();
+        foreach (Entry entry in _entries)
+        {
+            if (entry.NewVersion is { } version)
+            {
+                batch.Add(new StoreOperation(StoreOperationKind.Raise, entry.Key, SharedToken.Dirty(version).Value, Ttl: _coherence.Options.DirtyTokenTtl));
+            }
+        }
+
+        if (batch.Count == 0)
+        {
+            return;
+        }
+
+        await _coherence.ExecuteAsync(batch, async, cancellationToken).ConfigureAwait(false);
+        for (int i = 0; i < batch.Count; i++)
+        {
+            if (batch[i].IsFailure)
+            {
+                Log.DirtyRaiseFailed(_coherence.Logger, batch.Operations[i].Key, _coherence.Options.AllowCommitWhenStoreUnavailable, batch[i].Error);
+                if (!_coherence.Options.AllowCommitWhenStoreUnavailable)
+                {
+                    throw new SharedStoreUnavailableException(
+                        $"The shared store did not take the dirty token of '{batch.Operations[i].Key}' ({batch[i].Status}), so the commit was not made: " +
+                        "committing without it could let other processes accept the old version. Retry when the store is back, or see " +
+                        "CoherenceOptions.AllowCommitWhenStoreUnavailable.",
+                        batch[i].Error);
+                }
+            }
+        }
+    }
+
+    private async ValueTask PublishCoreAsync(bool async, CancellationToken cancellationToken)
+    {
+        CoherenceOptions options = _coherence.Options;
+        var batch = new StoreBatch();
+        foreach (Entry entry in _entries)
+        {
+            StoreOperation operation = entry switch
+            {
+                { IsDelete: true } => new(StoreOperationKind.Raise, entry.Key, SharedToken.Tombstone.Value, Ttl: options.TombstoneTtl),
+                { NewVersion: { } v } => new(
+                    StoreOperationKind.Publish,
+                    entry.Key,
+                    SharedToken.Clean(v).Value,
+                    Expected: SharedToken.Dirty(v).Value,
+                    Ttl: options.TokenTtlFor(entry.Entity.SharedType.Name)),
+                _ => new(StoreOperationKind.Increment, entry.Key),
+            };
+            batch.Add(operation);
+        }
+
+        if (batch.Count == 0)
+        {
+            return;
+        }
+
+        await _coherence.ExecuteAsync(batch, async, cancellationToken).ConfigureAwait(false);
+        var reseeds = new StoreBatch();
+        for (int i = 0; i < batch.Count; i++)
+        {
+            StoreResult result = batch[i];
+            Entry entry = _entries[i];
+            if (result.IsFailure)
+            {
+                Log.PublishFailed(_coherence.Logger, entry.Key, result.Status, result.Error);
+            }
+
+            if (batch.Operations[i].Kind != StoreOperationKind.Increment || entry.Entity.SharedState is not { } state)
+            {
+                continue;
+            }
+
+            // Serial-only: keep the local serial only if nobody else bumped since this copy was synced; otherwise the
+            // next check reloads (two writers' increments may land in the other order than their commits).
+            state.Serial = result.Status == StoreStatus.Stored && state.Serial == result.Value - 1 ? result.Value : null;
+            if (result.Status == StoreStatus.Miss)
+            {
+                long seed = Random.Shared.NextInt64(1, 1L << 62);
+                reseeds.Add(new StoreOperation(StoreOperationKind.AddIfAbsent, entry.Key, seed, Ttl: options.TokenTtlFor(entry.Entity.SharedType.Name)));
+            }
+        }
+
+        if (reseeds.Count > 0)
+        {
+            await _coherence.ExecuteAsync(reseeds, async, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private readonly record struct Entry(ISharedEntity Entity, string Key, long? NewVersion, bool IsDelete);
+}
