@@ -112,6 +112,22 @@ public sealed class IncrementalityTests
     }
 
     [Fact]
+    public void Adding_a_shared_property_in_another_part_regenerates_the_type()
+    {
+        // The attribute sits in one file, the new property in another: the type's model must still change.
+        string[] sources = Shapes.Get("SeveralParts").Sources;
+        CSharpCompilation compilation = GeneratorHarness.CreateCompilation(sources);
+        GeneratorDriver driver = GeneratorHarness.CreateDriver().RunGenerators(compilation);
+
+        Compilation edited = ReplaceText(compilation, "Source1.cs", "public partial int Rows { get; set; }", "public partial int Rows { get; set; } public partial int Columns { get; set; }");
+        GeneratorDriverRunResult second = driver.RunGenerators(edited).GetRunResult();
+
+        var outputs = second.Results[0].TrackedOutputSteps[OutputStep].SelectMany(step => step.Outputs).ToArray();
+        Assert.Contains(outputs, output => output.Reason == IncrementalStepRunReason.Modified);
+        Assert.Contains("__shared_Columns", Assert.Single(second.Results[0].GeneratedSources).SourceText.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Models_reach_no_compilation_symbol_or_syntax()
     {
         (GeneratorDriverRunResult first, _) = RunTwice(compilation => compilation);
