@@ -1,5 +1,5 @@
-using System;
 using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using SharedEntities.CodeAnalysis;
 
@@ -19,7 +19,8 @@ public sealed class SharedEntityGenerator : IIncrementalGenerator
         IncrementalValuesProvider<EntityModel?> models = context.SyntaxProvider
             .ForAttributeWithMetadataName(
                 SharedEntityShape.AttributeMetadataName,
-                static (node, _) => node is ClassDeclarationSyntax or RecordDeclarationSyntax,
+                static (node, _) => node is ClassDeclarationSyntax
+                    || (node is RecordDeclarationSyntax record && !record.ClassOrStructKeyword.IsKind(SyntaxKind.StructKeyword)),
                 static (context, cancellationToken) => SharedEntityParser.Parse(context, cancellationToken))
             .WithTrackingName(TrackingNames.Extract)
             .Where(static model => model is not null)
@@ -32,15 +33,9 @@ public sealed class SharedEntityGenerator : IIncrementalGenerator
                 return;
             }
 
-            try
-            {
-                context.AddSource(model.HintName, SharedEntityEmitter.Emit(model));
-            }
-            catch (ArgumentException)
-            {
-                // Two distinct types with one metadata name (a duplicate declaration the compiler already reports)
-                // would reuse a hint name; the first keeps it.
-            }
+            // Hint names are unique: the parser gives duplicate types (CS0101) no file, and escapes or suffixes
+            // names that could collide (RobustnessTests cover both).
+            context.AddSource(model.HintName, SharedEntityEmitter.Emit(model));
         });
     }
 }

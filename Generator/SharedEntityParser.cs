@@ -34,7 +34,8 @@ internal static class SharedEntityParser
             || !IsUniquelyNamed(type)
             || !SharedEntityShape.CanAddPartialPart(type, cancellationToken))
         {
-            // Not partial (or inside a non-partial type): no generated part can compile, so generate none.
+            // Nothing to generate: a repeated attribute, two types of one name, or a type that cannot take a
+            // generated part (not partial, inside a non-partial type, file-local).
             return null;
         }
 

@@ -418,6 +418,13 @@ internal static class SharedEntityShape
         return false;
     }
 
+    /// <summary>Whether a shared property definition can get a shared accessor; if not, why (SE0004).</summary>
+    public static bool IsSupportedSharedProperty(IPropertySymbol property, out SharedPropertyProblem problem)
+    {
+        problem = GetSharedPropertyProblem(property);
+        return problem == SharedPropertyProblem.None;
+    }
+
     /// <summary>Why a shared property definition cannot get a shared accessor (SE0004), or <see cref="SharedPropertyProblem.None"/>.</summary>
     public static SharedPropertyProblem GetSharedPropertyProblem(IPropertySymbol property)
     {
