@@ -20,13 +20,15 @@ namespace SharedEntities;
 /// await scope.CommitAsync();                           // version-guarded write, then publish
 /// </code>
 /// </example>
-public sealed class Coherence
+public sealed class Coherence : IDisposable
 {
+    private readonly bool _ownsMetrics;
+
     /// <summary>Creates the runtime.</summary>
     /// <param name="store">Where tokens live.</param>
     /// <param name="options">Settings; validated here.</param>
     /// <param name="loggerFactory">For warnings (store unavailable) and debug traces.</param>
-    /// <param name="metrics">Counters; by default a meter of this instance's own.</param>
+    /// <param name="metrics">Counters, e.g. from DI; by default a meter of this instance's own, disposed with it.</param>
     public Coherence(ISharedStore store, CoherenceOptions? options = null, ILoggerFactory? loggerFactory = null, SharedEntitiesMetrics? metrics = null)
     {
         ArgumentNullException.ThrowIfNull(store);
@@ -35,6 +37,7 @@ public sealed class Coherence
         Store = store;
         Options = options;
         Logger = (ILogger?)loggerFactory?.CreateLogger<Coherence>() ?? NullLogger.Instance;
+        _ownsMetrics = metrics is null;
         Metrics = metrics ?? new SharedEntitiesMetrics();
     }
 
@@ -142,6 +145,15 @@ public sealed class Coherence
         return entity.SharedState is { } state && ReferenceEquals(state.Coherence, this)
             ? state.StoreKey
             : StoreKeys.For(Options.KeyPrefix, entity.SharedType.Name, entity.SharedKey);
+    }
+
+    /// <summary>Disposes the metrics this instance created (not metrics it was given).</summary>
+    public void Dispose()
+    {
+        if (_ownsMetrics)
+        {
+            Metrics.Dispose();
+        }
     }
 
     /// <summary>A read outside every scope with <see cref="OutsideScopeReads.CheckEveryRead"/>: one check, nothing remembered.</summary>

@@ -31,7 +31,9 @@ public interface IEntityLoader
     /// <summary>
     /// Reads the versions with a lock that keeps writers of those rows out (<c>SELECT … FOR SHARE</c>, or SQLite's write
     /// transaction) until the returned lock is disposed. The runtime fills store leases while it holds the lock, so a
-    /// filler can never publish a version that a concurrent commit is about to replace.
+    /// filler can never publish a version that a concurrent commit is about to replace. Inside a transaction whose
+    /// snapshot is older than the newest commit, it must throw <see cref="StaleSnapshotException"/> (PostgreSQL and
+    /// SQLite refuse such a locking read) rather than return an old version.
     /// </summary>
     IVersionLock LockVersions(IReadOnlyList<IVersionedSharedEntity> entities);
 

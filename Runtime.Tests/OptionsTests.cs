@@ -1,0 +1,55 @@
+using SharedEntities.Stores;
+
+namespace SharedEntities.Tests;
+
+public sealed class OptionsTests
+{
+    [Fact]
+    public void Defaults_are_valid()
+    {
+        var options = new CoherenceOptions();
+        options.Validate();
+        Assert.Equal(OutsideScopeReads.CheckEveryRead, options.OutsideScopeReads);
+        Assert.False(options.AllowCommitWhenStoreUnavailable);
+    }
+
+    [Theory]
+    [InlineData(nameof(CoherenceOptions.TokenTtl))]
+    [InlineData(nameof(CoherenceOptions.DirtyTokenTtl))]
+    [InlineData(nameof(CoherenceOptions.TombstoneTtl))]
+    [InlineData(nameof(CoherenceOptions.LeaseTtl))]
+    public void A_non_positive_ttl_is_refused_by_name(string property)
+    {
+        var options = new CoherenceOptions();
+        typeof(CoherenceOptions).GetProperty(property)!.SetValue(options, TimeSpan.Zero);
+        var refused = Assert.Throws<ArgumentException>(() => new Coherence(new InMemorySharedStore(), options));
+        Assert.Contains(property, refused.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Per_entity_ttls_override_the_default_and_are_validated()
+    {
+        var options = new CoherenceOptions { TokenTtl = TimeSpan.FromMinutes(10) };
+        options.TokenTtlByEntity["Sheet"] = TimeSpan.FromSeconds(30);
+        Assert.Equal(TimeSpan.FromSeconds(30), options.TokenTtlFor("Sheet"));
+        Assert.Equal(TimeSpan.FromMinutes(10), options.TokenTtlFor("Other"));
+        options.TokenTtlByEntity["Bad"] = TimeSpan.FromSeconds(-1);
+        Assert.Contains("TokenTtlByEntity[Bad]", Assert.Throws<ArgumentException>(options.Validate).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void An_undefined_outside_scope_behaviour_and_a_bad_prefix_are_refused()
+    {
+        Assert.Throws<ArgumentException>(new CoherenceOptions { OutsideScopeReads = (OutsideScopeReads)42 }.Validate);
+        Assert.Throws<ArgumentException>(new CoherenceOptions { KeyPrefix = "my app" }.Validate);
+    }
+
+    [Fact]
+    public void The_key_prefix_starts_every_key()
+    {
+        var world = new World();
+        world.InsertSheet(1, "Q1");
+        var process = world.NewProcess(new CoherenceOptions { KeyPrefix = "tenant7:" });
+        Assert.Equal("tenant7:Sheet:1", process.Coherence.StoreKeyOf(process.Sheet(1)));
+    }
+}
