@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: installs what the tests need, then every test project of the solution.
+# Tests that need a server (memcached) start their own on a free loopback port and stop it afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_install=()
+command -v memcached >/dev/null 2>&1 || need_install+=(memcached)
+if [ ${#need_install[@]} -gt 0 ]; then
+  echo "installing: ${need_install[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${need_install[@]}" >/dev/null
+fi
+
+results=artifacts/test-results
+rm -rf "$results"
+dotnet test SharedEntities.slnx \
+  --logger trx \
+  --results-directory "$results" \
+  --blame-hang-timeout 5m \
+  "$@"
