@@ -133,7 +133,7 @@ public sealed class Coherence : IDisposable
         ArgumentNullException.ThrowIfNull(entity);
         if (entity.SharedState is { } state && ReferenceEquals(state.Coherence, this))
         {
-            state.FreshIn = FreshScope.Unchecked;
+            state.FreshIn = FreshScope.NoScope;
             entity.SharedState = null;
         }
     }

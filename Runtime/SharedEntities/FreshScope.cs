@@ -19,17 +19,21 @@ namespace SharedEntities;
 /// </remarks>
 public sealed class FreshScope : IDisposable, IAsyncDisposable
 {
-    /// <summary>The state of an entity not fresh in any scope. Never current, so the getter's fast path fails.</summary>
-    internal static readonly FreshScope Unchecked = new();
+    /// <summary>The <see cref="SharedEntityState.FreshIn"/> of an entity not fresh in any scope; no scope has this id.</summary>
+    internal const long NoScope = -1;
 
-    // The ambient scope flows with the ExecutionContext; its change handler mirrors it into a thread-static so that
-    // the getter's fast path reads a plain thread-local (as CultureInfo.CurrentCulture does).
-    private static readonly AsyncLocal<FreshScope?> Ambient = new(static change => t_current = change.CurrentValue);
+    // The ambient scope flows with the ExecutionContext; its change handler mirrors the scope's id into a plain
+    // thread-static (as CultureInfo.CurrentCulture does), so the getter's fast path compares two longs. A value, not a
+    // reference: a non-GC thread-static is one load away from the thread's TLS block.
+    private static readonly AsyncLocal<FreshScope?> Ambient = new(static change => t_currentId = change.CurrentValue?._id ?? 0);
 
     [ThreadStatic]
-    private static FreshScope? t_current;
+    private static long t_currentId;
 
-    private readonly Coherence? _coherence;
+    private static long s_lastId;
+
+    private readonly long _id = Interlocked.Increment(ref s_lastId);
+    private readonly Coherence _coherence;
     private readonly FreshScope? _parent;
     private readonly List<SharedEntityState> _tracked = [];
     private readonly Lock _sync = new();
@@ -43,12 +47,14 @@ public sealed class FreshScope : IDisposable, IAsyncDisposable
         Ambient.Value = this;
     }
 
-    private FreshScope() => _disposed = true;
+    /// <summary>The id of the current flow's innermost scope (of any runtime), or 0 outside every scope.</summary>
+    internal static long CurrentIdOnThread => t_currentId;
 
-    internal static FreshScope? CurrentOnThread => t_current;
+    /// <summary>This scope's id, unique in the process.</summary>
+    internal long Id => _id;
 
     /// <summary>The runtime this scope belongs to.</summary>
-    public Coherence Coherence => _coherence ?? throw new InvalidOperationException("The sentinel scope has no runtime.");
+    public Coherence Coherence => _coherence;
 
     /// <summary>Whether the scope is still open.</summary>
     public bool IsActive => !_disposed;
@@ -161,9 +167,9 @@ public sealed class FreshScope : IDisposable, IAsyncDisposable
                     continue; // an inner scope took it over
                 }
 
-                if (ReferenceEquals(state.FreshIn, this))
+                if (state.FreshIn == _id)
                 {
-                    state.FreshIn = Unchecked;
+                    state.FreshIn = NoScope;
                 }
 
                 state.MustReload |= state.Written;
@@ -207,7 +213,7 @@ public sealed class FreshScope : IDisposable, IAsyncDisposable
     /// <summary>Called on first touch of an entity in this scope: checks it (and every pending entity) or throws why not.</summary>
     internal void EnsureFresh(SharedEntityState state)
     {
-        if (ReferenceEquals(state.FreshIn, this))
+        if (state.FreshIn == _id)
         {
             return;
         }
@@ -275,9 +281,9 @@ public sealed class FreshScope : IDisposable, IAsyncDisposable
         }
 
         // An entity follows the innermost scope that touches it; an outer scope it comes back to checks it again.
-        if (state.TrackedBy is not null && ReferenceEquals(state.FreshIn, state.TrackedBy))
+        if (state.TrackedBy is not null && state.FreshIn == state.TrackedBy._id)
         {
-            state.FreshIn = Unchecked;
+            state.FreshIn = NoScope;
         }
 
         state.TrackedBy = this;
@@ -291,7 +297,7 @@ public sealed class FreshScope : IDisposable, IAsyncDisposable
         lock (_sync)
         {
             ThrowIfDisposed();
-            pending = _tracked.FindAll(s => ReferenceEquals(s.TrackedBy, this) && !ReferenceEquals(s.FreshIn, this) && s.Failure is null);
+            pending = _tracked.FindAll(s => ReferenceEquals(s.TrackedBy, this) && s.FreshIn != _id && s.Failure is null);
         }
 
         if (pending.Count == 0)

@@ -11,9 +11,9 @@ namespace SharedEntities;
 [EditorBrowsable(EditorBrowsableState.Never)]
 public sealed class SharedEntityState
 {
-    // The scope in which the entity was last found fresh, or FreshScope.Unchecked. The getter's fast path is one
+    // The id of the scope in which the entity was last found fresh, or FreshScope.NoScope. The getter's fast path is one
     // comparison of this field with the thread's current scope: no lock, no lookup, no allocation.
-    internal FreshScope? FreshIn = FreshScope.Unchecked;
+    internal long FreshIn = FreshScope.NoScope;
 
     internal SharedEntityState(Coherence coherence, ISharedEntity entity, IEntityLoader loader, string storeKey)
     {
@@ -61,7 +61,7 @@ public sealed class SharedEntityState
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void OnRead(SharedEntityState? state)
     {
-        if (state is not null && !ReferenceEquals(state.FreshIn, FreshScope.CurrentOnThread))
+        if (state is not null && state.FreshIn != FreshScope.CurrentIdOnThread)
         {
             state.CheckSlow();
         }

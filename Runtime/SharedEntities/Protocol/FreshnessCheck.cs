@@ -57,7 +57,7 @@ internal static class FreshnessCheck
                 case Outcome.Fresh:
                     state.Failure = null;
                     state.MustReload = false;
-                    state.FreshIn = scope ?? FreshScope.Unchecked;
+                    state.FreshIn = scope?.Id ?? FreshScope.NoScope;
                     break;
                 case Outcome.Deleted:
                     state.Failure = new EntityDeletedException(state.Type.Name, state.Entity.SharedKey);

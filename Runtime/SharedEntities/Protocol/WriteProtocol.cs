@@ -61,7 +61,7 @@ internal static class WriteProtocol
             if (state.DeleteRequested)
             {
                 state.DeleteRequested = false;
-                state.FreshIn = FreshScope.Unchecked;
+                state.FreshIn = FreshScope.NoScope;
                 state.Failure = new EntityDeletedException(state.Type.Name, state.Entity.SharedKey);
             }
             else if (newVersions[i] is { } version)
