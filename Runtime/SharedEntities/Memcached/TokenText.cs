@@ -29,10 +29,18 @@ internal static class TokenText
         return written;
     }
 
-    /// <summary>Classifies a value block; a number is at most 20 decimal digits that fit 64 bits.</summary>
+    /// <summary>
+    /// Classifies a value block; a number is at most 20 decimal digits that fit 64 bits. memcached may pad a number
+    /// with trailing spaces when an increment or decrement shortens it in place (an overflow to 0, say).
+    /// </summary>
     public static MetaValueKind Parse(ReadOnlySpan<byte> data, out long value)
     {
         value = 0;
+        if (!data.IsEmpty && data[^1] == (byte)' ' && data[0] != (byte)' ')
+        {
+            data = data.TrimEnd((byte)' ');
+        }
+
         if (data.IsEmpty)
         {
             return MetaValueKind.Empty;
