@@ -22,7 +22,8 @@ public sealed class MemcachedServer : IDisposable
     {
     }
 
-    public MemcachedServer(int memoryMb)
+    // Not public: xunit wants one public constructor on a fixture. Tests that need a small server call Create.
+    private MemcachedServer(int memoryMb)
     {
         _memoryMb = memoryMb;
         for (int attempt = 1; ; attempt++)
@@ -39,6 +40,9 @@ public sealed class MemcachedServer : IDisposable
             }
         }
     }
+
+    /// <summary>A server with <paramref name="memoryMb"/> megabytes of item memory (<c>-m</c>).</summary>
+    public static MemcachedServer Create(int memoryMb) => new(memoryMb);
 
     /// <summary>The port memcached listens on (127.0.0.1 only).</summary>
     public int Port { get; private set; }

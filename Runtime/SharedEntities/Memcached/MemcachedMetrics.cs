@@ -3,8 +3,8 @@ using System.Diagnostics.Metrics;
 namespace SharedEntities.Memcached;
 
 /// <summary>
-/// The memcached store's counters, on the meter named <see cref="SharedEntitiesMetrics.MeterName"/>. Counters about
-/// the wire carry the server's address as the tag <c>memcached.server</c>.
+/// The memcached store's counters, on the meter named <see cref="SharedEntitiesMetrics.MeterName"/>. Every
+/// measurement carries the server's address as the tag <c>memcached.server</c>.
 /// </summary>
 internal sealed class MemcachedMetrics : IDisposable
 {

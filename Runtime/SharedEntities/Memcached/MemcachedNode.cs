@@ -45,6 +45,9 @@ internal sealed class MemcachedNode : IDisposable
     /// <summary>The circuit breaker is open (the node is considered down).</summary>
     public bool IsCircuitOpen => _breaker.IsOpen;
 
+    /// <summary>The <c>memcached.server</c> tag of this node's measurements.</summary>
+    public KeyValuePair<string, object?> ServerTag => _serverTag;
+
     /// <summary>Connections open and idle in the pool.</summary>
     public int IdleConnections => _idle.Count;
 

@@ -208,7 +208,7 @@ public sealed class MemcachedStore : ISharedStore, IAsyncDisposable, IDisposable
                 if (part is not null)
                 {
                     part.CopyResultsTo(batch);
-                    Record(part.Operations);
+                    Record(part.Operations, part.Node.ServerTag);
                 }
             }
         }
@@ -226,7 +226,7 @@ public sealed class MemcachedStore : ISharedStore, IAsyncDisposable, IDisposable
         }
     }
 
-    private void Record(ReadOnlySpan<MemcachedOperation> operations)
+    private void Record(ReadOnlySpan<MemcachedOperation> operations, KeyValuePair<string, object?> server)
     {
         long hits = 0, misses = 0, won = 0, lost = 0, errors = 0;
         foreach (ref readonly MemcachedOperation operation in operations)
@@ -255,17 +255,17 @@ public sealed class MemcachedStore : ISharedStore, IAsyncDisposable, IDisposable
             }
         }
 
-        Add(_metrics.Hits, hits);
-        Add(_metrics.Misses, misses);
-        Add(_metrics.LeasesWon, won);
-        Add(_metrics.LeasesLost, lost);
-        Add(_metrics.Errors, errors);
+        Add(_metrics.Hits, hits, server);
+        Add(_metrics.Misses, misses, server);
+        Add(_metrics.LeasesWon, won, server);
+        Add(_metrics.LeasesLost, lost, server);
+        Add(_metrics.Errors, errors, server);
 
-        static void Add(Counter<long> counter, long value)
+        static void Add(Counter<long> counter, long value, KeyValuePair<string, object?> server)
         {
             if (value > 0)
             {
-                counter.Add(value);
+                counter.Add(value, server);
             }
         }
     }

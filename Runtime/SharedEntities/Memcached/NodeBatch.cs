@@ -30,6 +30,8 @@ internal sealed class NodeBatch : IDisposable
 
     public int Count { get; private set; }
 
+    public MemcachedNode Node => _node;
+
     public void Add(in MemcachedOperation operation) => _operations[Count++] = operation;
 
     public async ValueTask RunAsync(bool async, CancellationToken cancellationToken)
