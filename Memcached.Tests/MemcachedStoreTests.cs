@@ -233,9 +233,18 @@ public sealed class MemcachedStoreTests(MemcachedServer server) : IClassFixture<
         batch.AddRead(_prefix + "m1");
         batch.AddRead(_prefix + "m2");
         batch.Add(LeaseRead(_prefix + "m3"));
-        batch.Add(LeaseRead(_prefix + "m3")); // the same key again: a second round trip, after the first
+        batch.Add(LeaseRead(_prefix + "m3")); // The same key again: reads keep their order within one pipeline.
         store.Execute(batch);
         long[] delta = [.. names.Select((n, i) => metrics.Get(n, server.Address) - before[i])];
-        Assert.Equal([4L, 2, 1, 3, 1, 1, 0, 0, 0], delta);
+        Assert.Equal([4L, 1, 1, 3, 1, 1, 0, 0, 0], delta);
+
+        // A write and a read of the same key need two round trips, so that the read sees the write.
+        batch.Clear();
+        batch.Add(Raise(_prefix + "m4", 9));
+        batch.AddRead(_prefix + "m4");
+        long roundTrips = metrics.Get("round_trips", server.Address);
+        store.Execute(batch);
+        Assert.Equal(9L, batch[1].Value);
+        Assert.Equal(roundTrips + 3, metrics.Get("round_trips", server.Address)); // mg + ms (add) for the raise, then mg
     }
 }

@@ -93,6 +93,32 @@ public sealed class MisbehavingServerTests
     }
 
     [Fact]
+    public async Task Cancelling_a_hung_exchange_throws_promptly_and_the_next_operation_works()
+    {
+        using var server = new ScriptedServer(async (client, number) =>
+        {
+            await client.HandshakeAsync();
+            if (number == 0)
+            {
+                await client.ReadPipelineAsync();
+                await client.ReadPipelineAsync(); // Never answers; returns when the client hangs up.
+                return;
+            }
+
+            await client.ServeAsync();
+        });
+        using MemcachedStore store = Store(server.Address, o => o.OperationTimeout = TimeSpan.FromSeconds(30));
+        var batch = new StoreBatch();
+        batch.AddRead("k");
+        using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await store.ExecuteAsync(batch, cancel.Token));
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"cancellation took {clock.Elapsed}");
+        Assert.Equal(StoreStatus.Miss, Single(store, Read("k")).Status);
+        Assert.False(store.IsCircuitOpen(store.Servers[0]));
+    }
+
+    [Fact]
     public void A_missing_cas_fails_only_that_operation_and_keeps_the_connection()
     {
         using var server = new ScriptedServer(async (client, number) =>

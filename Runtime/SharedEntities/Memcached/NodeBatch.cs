@@ -7,7 +7,8 @@ namespace SharedEntities.Memcached;
 /// <summary>
 /// The part of a <see cref="StoreBatch"/> that goes to one server, run in rounds: each round sends the next command
 /// of every unfinished operation in one pipelined exchange. Operations on a key that already occurs earlier in the
-/// part wait for a later segment, so that the batch's order of effects on one key is kept.
+/// part wait for a later segment, so that the batch's order of effects on one key is kept. (A part of reads only
+/// needs no segments: each read is one command, and the server answers a pipeline in order.)
 /// </summary>
 internal sealed class NodeBatch : IDisposable
 {
@@ -17,6 +18,7 @@ internal sealed class NodeBatch : IDisposable
     private MetaRequest[] _requests;
     private MetaReply[] _replies;
     private int[] _inFlight;
+    private bool _onlyReads = true;
 
     public NodeBatch(MemcachedNode node, int capacity, int maxAttempts)
     {
@@ -32,7 +34,11 @@ internal sealed class NodeBatch : IDisposable
 
     public MemcachedNode Node => _node;
 
-    public void Add(in MemcachedOperation operation) => _operations[Count++] = operation;
+    public void Add(in MemcachedOperation operation)
+    {
+        _operations[Count++] = operation;
+        _onlyReads &= operation.Operation.Kind == StoreOperationKind.Read;
+    }
 
     public async ValueTask RunAsync(bool async, CancellationToken cancellationToken)
     {
@@ -41,7 +47,7 @@ internal sealed class NodeBatch : IDisposable
         while (start < Count)
         {
             int end = Count;
-            if (Count - start > 1)
+            if (Count - start > 1 && !_onlyReads)
             {
                 keys ??= new HashSet<string>(StringComparer.Ordinal);
                 keys.Clear();
