@@ -90,15 +90,13 @@ public sealed class MemcachedStore : ISharedStore, IAsyncDisposable, IDisposable
                 $"A memcached key must be 1 to {StoreKeys.MaxKeyLength} bytes long; this one has {key.Length} characters. Encode keys with StoreKeys.For.", nameof(key));
         }
 
-        for (int i = 0; i < key.Length; i++)
+        int bad = key.AsSpan().IndexOfAnyExceptInRange('!', '~');
+        if (bad >= 0)
         {
-            char c = key[i];
-            if (c is <= ' ' or >= (char)0x7F)
-            {
-                throw new ArgumentException(
-                    $"A memcached key may hold only printable ASCII without spaces; '{key.Replace("\r", "\\r", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal)}' has U+{(int)c:X4} at position {i}. Encode keys with StoreKeys.For.",
-                    nameof(key));
-            }
+            string shown = key.Replace("\r", "\\r", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);
+            throw new ArgumentException(
+                $"A memcached key may hold only printable ASCII without spaces; '{shown}' has U+{(int)key[bad]:X4} at position {bad}. Encode keys with StoreKeys.For.",
+                nameof(key));
         }
     }
 
@@ -159,7 +157,7 @@ public sealed class MemcachedStore : ISharedStore, IAsyncDisposable, IDisposable
         {
             StoreOperation operation = operations[i];
             ValidateKey(operation.Key);
-            if (!Enum.IsDefined(operation.Kind))
+            if ((uint)operation.Kind > (uint)StoreOperationKind.AddIfAbsent)
             {
                 throw new ArgumentOutOfRangeException(nameof(batch), operation.Kind, $"Operation {i} has an unknown kind.");
             }

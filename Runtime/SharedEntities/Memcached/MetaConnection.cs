@@ -1,4 +1,3 @@
-using System.Buffers.Text;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
@@ -23,7 +22,7 @@ namespace SharedEntities.Memcached;
 internal sealed class MetaConnection : IDisposable
 {
     /// <summary>Requests are written in chunks of about this many bytes, each ending with <c>mn</c>; at most two chunks are unanswered at a time.</summary>
-    internal const int ChunkBytes = 16 * 1024;
+    internal const int ChunkBytes = 32 * 1024;
 
     /// <summary>The longest reply line accepted.</summary>
     internal const int MaxLineLength = 4096;
@@ -328,7 +327,6 @@ internal sealed class MetaConnection : IDisposable
     {
         uint firstOpaque = _nextOpaque;
         _nextOpaque = unchecked(_nextOpaque + (uint)count);
-        Array.Clear(replies, 0, count);
 
         // Keep at most two chunks unanswered: the server always has the next one queued, and neither side's socket
         // buffers can fill up while the other waits (a deadlock for pipelines bigger than those buffers).
@@ -407,16 +405,17 @@ internal sealed class MetaConnection : IDisposable
 
         ReadOnlySpan<byte> line = _receive.AsSpan(lineRange);
         int lineEnd = lineRange.End.Value + 2;
-        if (line.SequenceEqual("MN"u8))
+        MetaStatus? code = line.Length >= 2 && (line.Length == 2 || line[2] == (byte)' ') ? ParseStatus(line[..2]) : null;
+        if (code is null && line.SequenceEqual("MN"u8))
         {
-            ResolveQuiet(requests, count, next, chunkEnd, replies, "MN (the end of the pipeline)");
+            ResolveQuiet(requests, count, next, chunkEnd, replies, answeredOpaque: null);
             next = chunkEnd;
             _receiveStart = lineEnd;
             chunkDone = true;
             return true;
         }
 
-        if (IsErrorLine(line))
+        if (code is null && IsErrorLine(line))
         {
             if (line.SequenceEqual(NonNumericError) && next < chunkEnd && requests[next].Command == MetaCommand.Increment)
             {
@@ -431,12 +430,7 @@ internal sealed class MetaConnection : IDisposable
                 $"memcached at {Endpoint.Address} answered '{Describe(line)}'{Pending(requests, next, chunkEnd)}; the connection was closed.");
         }
 
-        if (line.Length < 2 || (line.Length > 2 && line[2] != (byte)' '))
-        {
-            throw Malformed(line, "it does not start with a two-letter return code");
-        }
-
-        MetaStatus status = ParseStatus(line[..2]) ?? throw Malformed(line, "the return code is unknown");
+        MetaStatus status = code ?? throw Malformed(line, "it does not start with a return code this client knows");
         var reply = new MetaReply(status);
         int valueLength = -1;
         uint? opaque = null;
@@ -533,15 +527,16 @@ internal sealed class MetaConnection : IDisposable
             lineEnd = dataStart + valueLength + 2;
         }
 
-        ResolveQuiet(requests, count, next, index, replies, $"the reply to O{echoed}");
+        ResolveQuiet(requests, count, next, index, replies, echoed);
         replies[index] = reply;
         next = index + 1;
         _receiveStart = lineEnd;
         return true;
     }
 
-    // Requests [from, to) were skipped by the server: legal only for quiet ones, whose silence has a meaning.
-    private void ResolveQuiet(MetaRequest[] requests, int count, int from, int to, MetaReply[] replies, string what)
+    // Requests [from, to) were skipped by the server (it answered a later one, or sent MN): legal only for quiet
+    // ones, whose silence has a meaning.
+    private void ResolveQuiet(MetaRequest[] requests, int count, int from, int to, MetaReply[] replies, uint? answeredOpaque)
     {
         for (int i = from; i < to; i++)
         {
@@ -549,7 +544,8 @@ internal sealed class MetaConnection : IDisposable
             {
                 throw new MemcachedProtocolException(
                     Endpoint,
-                    $"memcached at {Endpoint.Address} sent {what} without answering request {i + 1} ({requests[i].Verb} {requests[i].Key}), " +
+                    $"memcached at {Endpoint.Address} sent {(answeredOpaque is { } o ? $"the reply to O{o}" : "MN (the end of the pipeline)")} " +
+                    $"without answering request {i + 1} ({requests[i].Verb} {requests[i].Key}), " +
                     "which always gets a reply; the connection was closed.");
             }
 
@@ -579,11 +575,27 @@ internal sealed class MetaConnection : IDisposable
     private static bool IsErrorLine(ReadOnlySpan<byte> line) =>
         line.SequenceEqual("ERROR"u8) || line.StartsWith("ERROR "u8) || line.StartsWith("CLIENT_ERROR"u8) || line.StartsWith("SERVER_ERROR"u8);
 
+    // Opaques and CAS values: one pass, no allocation; 1 to 20 digits that fit 64 bits.
     private static bool TryParseNumber(ReadOnlySpan<byte> digits, out ulong value)
     {
         value = 0;
-        return !digits.IsEmpty && digits.Length <= 20 && !digits.ContainsAnyExceptInRange((byte)'0', (byte)'9')
-            && Utf8Parser.TryParse(digits, out value, out int consumed) && consumed == digits.Length;
+        if (digits.IsEmpty || digits.Length > 20)
+        {
+            return false;
+        }
+
+        foreach (byte b in digits)
+        {
+            uint digit = (uint)(b - '0');
+            if (digit > 9 || value > (ulong.MaxValue - digit) / 10)
+            {
+                return false;
+            }
+
+            value = (value * 10) + digit;
+        }
+
+        return true;
     }
 
     private bool TryReadLine(out Range line)

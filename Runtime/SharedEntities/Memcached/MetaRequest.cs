@@ -140,16 +140,11 @@ internal readonly record struct MetaRequest(
 
         public void Byte(byte b) => _destination[Position++] = b;
 
-        // Keys are validated as printable ASCII before they get here, so narrowing each char is exact.
+        // Keys are validated as printable ASCII before they get here, so the conversion is exact.
         public void Ascii(string text)
         {
-            Span<byte> target = _destination.Slice(Position, text.Length);
-            for (int i = 0; i < text.Length; i++)
-            {
-                target[i] = (byte)text[i];
-            }
-
-            Position += text.Length;
+            System.Text.Ascii.FromUtf16(text, _destination[Position..], out int written);
+            Position += written;
         }
 
         public void Number(ulong value)

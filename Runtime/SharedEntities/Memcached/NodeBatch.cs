@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Runtime.CompilerServices;
 using SharedEntities.Stores;
 
 namespace SharedEntities.Memcached;
@@ -87,8 +86,11 @@ internal sealed class NodeBatch : IDisposable
 
     public void Dispose()
     {
-        ArrayPool<MemcachedOperation>.Shared.Return(_operations, clearArray: true);
-        ArrayPool<MetaRequest>.Shared.Return(_requests, clearArray: RuntimeHelpers.IsReferenceOrContainsReferences<MetaRequest>());
+        // Only the used part holds references (keys, errors); clearing it alone keeps big arrays cheap to recycle.
+        Array.Clear(_operations, 0, Count);
+        Array.Clear(_requests, 0, Math.Min(Count, _requests.Length));
+        ArrayPool<MemcachedOperation>.Shared.Return(_operations);
+        ArrayPool<MetaRequest>.Shared.Return(_requests);
         ArrayPool<MetaReply>.Shared.Return(_replies);
         ArrayPool<int>.Shared.Return(_inFlight);
         _operations = [];
