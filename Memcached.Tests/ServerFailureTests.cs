@@ -16,13 +16,17 @@ public sealed class ServerFailureTests
         using var a = new MemcachedServer();
         using var b = new MemcachedServer();
         using var c = new MemcachedServer();
-        using MemcachedStore store = Store($"{a.Address},{b.Address},{c.Address}", o =>
-        {
-            o.CircuitBreakerThreshold = 2;
-            o.CircuitBreakerCooldown = TimeSpan.FromMilliseconds(300);
-            o.ReconnectDelay = TimeSpan.FromMilliseconds(20);
-            o.MaxReconnectDelay = TimeSpan.FromMilliseconds(100);
-        });
+        var log = new ListLogger<MemcachedStore>();
+        using MemcachedStore store = Store(
+            $"{a.Address},{b.Address},{c.Address}",
+            o =>
+            {
+                o.CircuitBreakerThreshold = 2;
+                o.CircuitBreakerCooldown = TimeSpan.FromMilliseconds(300);
+                o.ReconnectDelay = TimeSpan.FromMilliseconds(20);
+                o.MaxReconnectDelay = TimeSpan.FromMilliseconds(100);
+            },
+            log);
         string prefix = UniquePrefix();
         string[] keys = [.. Enumerable.Range(0, 300).Select(i => $"{prefix}{i}")];
         var raises = new StoreBatch();
@@ -65,6 +69,7 @@ public sealed class ServerFailureTests
         Assert.True(metrics.Get("breaker.opened", b.Address) >= 1);
         Assert.True(metrics.Get("errors", b.Address) >= onVictim.Count(v => v));
         Assert.Equal(0, metrics.Get("errors", a.Address));
+        Assert.True(log.Contains(Microsoft.Extensions.Logging.LogLevel.Warning, $"memcached at {b.Address} is down: its circuit breaker opened after 2 consecutive failures"));
 
         b.Start();
         bool recovered = await EventuallyAsync(
@@ -78,6 +83,7 @@ public sealed class ServerFailureTests
             Bound);
         Assert.True(recovered, "the restarted node was not used again");
         Assert.False(store.IsCircuitOpen(b.Endpoint));
+        Assert.True(log.Contains(Microsoft.Extensions.Logging.LogLevel.Warning, $"memcached at {b.Address} is back: its circuit breaker closed."));
 
         await store.ExecuteAsync(raises);
         StoreBatch after = await ReadAllAsync(store, keys);

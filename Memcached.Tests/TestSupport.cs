@@ -7,11 +7,11 @@ internal static class TestSupport
     /// <summary>A key namespace of the test's own, so that tests can share a server.</summary>
     public static string UniquePrefix() => $"t{Guid.NewGuid():N}:";
 
-    public static MemcachedStore Store(string servers, Action<MemcachedClientOptions>? configure = null)
+    public static MemcachedStore Store(string servers, Action<MemcachedClientOptions>? configure = null, ListLogger<MemcachedStore>? logger = null)
     {
         var options = new MemcachedClientOptions { Servers = servers };
         configure?.Invoke(options);
-        return new MemcachedStore(options);
+        return new MemcachedStore(options, logger);
     }
 
     public static async Task RunAsync(ISharedStore store, StoreBatch batch, bool async)

@@ -16,8 +16,9 @@ public sealed class MemcachedClientOptions
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>
-    /// How long one pipelined exchange with a server may take, from the first byte sent to the last reply, including the
-    /// wait for a free connection. Past it the connection is closed and its operations are unavailable. Default: 1 second.
+    /// How long one pipelined exchange with a server may take, from the first byte sent to the last reply; past it the
+    /// connection is closed and its operations are unavailable. A caller also waits at most this long for a free
+    /// connection (see <see cref="MaxConnectionsPerServer"/>). Default: 1 second.
     /// </summary>
     public TimeSpan OperationTimeout { get; set; } = TimeSpan.FromSeconds(1);
 

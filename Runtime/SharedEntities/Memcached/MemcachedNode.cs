@@ -64,7 +64,6 @@ internal sealed class MemcachedNode : IDisposable
                     : $"memcached at {Endpoint.Address} is considered down (circuit breaker open, a probe is in flight); not sending.");
         }
 
-        long started = Environment.TickCount64;
         bool gotSlot;
         try
         {
@@ -90,9 +89,9 @@ internal sealed class MemcachedNode : IDisposable
         try
         {
             connection = await RentAsync(probing, async, cancellationToken).ConfigureAwait(false);
-            TimeSpan remaining = _options.OperationTimeout - TimeSpan.FromMilliseconds(Environment.TickCount64 - started);
-            await connection.ExchangeAsync(
-                requests, count, replies, remaining > TimeSpan.Zero ? remaining : TimeSpan.FromMilliseconds(1), async, cancellationToken).ConfigureAwait(false);
+
+            // The full timeout, however long the wait for a slot was: a busy pool is no sign of a sick server.
+            await connection.ExchangeAsync(requests, count, replies, _options.OperationTimeout, async, cancellationToken).ConfigureAwait(false);
             _metrics.RoundTrips.Add(1, _serverTag);
             _metrics.Commands.Add(count, _serverTag);
             _idle.Push(connection);
