@@ -206,6 +206,18 @@ public sealed class MemcachedStoreTests(MemcachedServer server) : IClassFixture<
     }
 
     [Fact]
+    public async Task A_disposed_store_refuses_work_and_closes_its_connections()
+    {
+        MemcachedStore store = Store(server.Address);
+        Assert.Equal(StoreStatus.Miss, Single(store, Read(_prefix + "d")).Status);
+        Assert.Equal(1, store.Nodes[0].IdleConnections);
+        await store.DisposeAsync();
+        Assert.Equal(0, store.Nodes[0].IdleConnections);
+        Assert.Throws<ObjectDisposedException>(() => Single(store, Read(_prefix + "d")));
+        store.Dispose();
+    }
+
+    [Fact]
     public void A_value_this_store_did_not_write_fails_clearly_and_nothing_overwrites_it()
     {
         using MemcachedStore store = Store(server.Address);

@@ -66,6 +66,12 @@ public sealed class ServerFailureTests
         Assert.Equal(StoreStatus.Unavailable, failFast.Status);
         Assert.Contains("circuit breaker open", failFast.Error!.Message, StringComparison.Ordinal);
         Assert.Equal(StoreStatus.NotStored, Single(store, Raise(keys[Array.IndexOf(onVictim, false)], 1)).Status);
+
+        // A write of a down node's key is unavailable, and lands nowhere else: keys are never rehashed.
+        string orphan = keys[Array.IndexOf(onVictim, true)];
+        Assert.Equal(StoreStatus.Unavailable, Single(store, Raise(orphan, 999)).Status);
+        Assert.Equal("EN\r\n", a.Raw($"mg {orphan} v\r\n"));
+        Assert.Equal("EN\r\n", c.Raw($"mg {orphan} v\r\n"));
         Assert.True(metrics.Get("breaker.opened", b.Address) >= 1);
         Assert.True(metrics.Get("errors", b.Address) >= onVictim.Count(v => v));
         Assert.Equal(0, metrics.Get("errors", a.Address));
