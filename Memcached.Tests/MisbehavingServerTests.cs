@@ -153,6 +153,29 @@ public sealed class MisbehavingServerTests
         Assert.Contains(message, result.Error!.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_server_whose_backlog_is_full_times_out_at_connect(bool async)
+    {
+        // A listener that never accepts, with its one-slot backlog taken: the kernel drops further SYNs.
+        using var listener = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        listener.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+        listener.Listen(0);
+        var address = (System.Net.IPEndPoint)listener.LocalEndPoint!;
+        using var held = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        held.Connect(address);
+
+        using MemcachedStore store = Store($"127.0.0.1:{address.Port}", o => o.ConnectTimeout = TimeSpan.FromMilliseconds(200));
+        var batch = new StoreBatch();
+        batch.AddRead("k");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await RunAsync(store, batch, async);
+        Assert.Equal(StoreStatus.Unavailable, batch[0].Status);
+        Assert.IsType<MemcachedTimeoutException>(batch[0].Error);
+        Assert.InRange(clock.Elapsed, TimeSpan.FromMilliseconds(150), TimeSpan.FromSeconds(5));
+    }
+
     [Fact]
     public void A_server_that_accepts_but_never_greets_times_out_at_connect()
     {

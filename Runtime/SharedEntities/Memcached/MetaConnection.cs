@@ -43,10 +43,16 @@ internal sealed class MetaConnection : IDisposable
     private uint _nextOpaque = 1;
     private int _receiveTimeout = -1;
     private int _sendTimeout = -1;
-    private CancellationTokenSource? _timeoutSource;
+    private Timer? _deadline;
+    private int _exchange; // Idle, Running, or why it was aborted (TimedOut, Cancelled): set by whoever gets there first.
+    private long _abortAfter;
     private bool _broken;
 
     private const int StoreKeyLimit = 250;
+    private const int Idle = 0;
+    private const int Running = 1;
+    private const int TimedOut = 2;
+    private const int Cancelled = 3;
 
     private MetaConnection(Socket socket, MemcachedEndpoint endpoint)
     {
@@ -75,7 +81,7 @@ internal sealed class MetaConnection : IDisposable
         try
         {
             await connection.RunGuardedAsync(
-                static (c, state, deadline, async, token) => c.HandshakeAsync(deadline, async, token),
+                static (c, state, deadline, async) => c.HandshakeAsync(deadline, async),
                 state: 0,
                 timeout,
                 deadline,
@@ -104,7 +110,7 @@ internal sealed class MetaConnection : IDisposable
         ArgumentOutOfRangeException.ThrowIfGreaterThan(count, replies.Length);
         ObjectDisposedException.ThrowIf(_broken, this);
         return RunGuardedAsync(
-            static (c, state, deadline, async, token) => c.ExchangeCoreAsync(state.requests, state.count, state.replies, deadline, async, token),
+            static (c, state, deadline, async) => c.ExchangeCoreAsync(state.requests, state.count, state.replies, deadline, async),
             (requests, count, replies),
             timeout,
             Environment.TickCount64 + (long)timeout.TotalMilliseconds,
@@ -119,7 +125,7 @@ internal sealed class MetaConnection : IDisposable
     {
         _broken = true;
         _socket.Dispose();
-        _timeoutSource?.Dispose();
+        _deadline?.Dispose();
     }
 
     private static async ValueTask<Socket> ConnectAsync(MemcachedEndpoint endpoint, TimeSpan timeout, long deadline, bool async, CancellationToken cancellationToken)
@@ -159,6 +165,21 @@ internal sealed class MetaConnection : IDisposable
                     catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
                     {
                         throw new MemcachedTimeoutException(endpoint, $"Connecting to memcached at {endpoint.Address} took longer than {timeout.TotalMilliseconds:0} ms.");
+                    }
+                }
+                else if (OperatingSystem.IsLinux())
+                {
+                    // Linux bounds a blocking connect by the send timeout. The socket stays blocking, so the
+                    // synchronous path's calls go straight to the kernel (.NET serves a socket that was ever made
+                    // non-blocking through its asynchronous engine, which costs thread hops).
+                    socket.SendTimeout = (int)remaining;
+                    try
+                    {
+                        socket.Connect(address, endpoint.Port);
+                    }
+                    catch (SocketException ex) when (ex.SocketErrorCode is SocketError.TimedOut or SocketError.WouldBlock or SocketError.InProgress)
+                    {
+                        throw new MemcachedTimeoutException(endpoint, $"Connecting to memcached at {endpoint.Address} took longer than {timeout.TotalMilliseconds:0} ms.", ex);
                     }
                 }
                 else
@@ -210,9 +231,11 @@ internal sealed class MetaConnection : IDisposable
     }
 
     // Runs one exchange under the deadline and cancellation, and turns every failure into one of the documented
-    // exceptions; any failure breaks the connection.
+    // exceptions; any failure breaks the connection. The synchronous path bounds each blocking call by the socket's
+    // timeouts. The asynchronous path passes no token to the socket (a cancellable token costs a registration per
+    // call): a timer, or the caller's token, aborts the exchange by closing the socket, which fails the pending call.
     private async ValueTask RunGuardedAsync<TState>(
-        Func<MetaConnection, TState, long, bool, CancellationToken, ValueTask> body,
+        Func<MetaConnection, TState, long, bool, ValueTask> body,
         TState state,
         TimeSpan timeout,
         long deadline,
@@ -222,48 +245,41 @@ internal sealed class MetaConnection : IDisposable
         CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        CancellationToken token = default;
         CancellationTokenRegistration registration = default;
         if (async)
         {
-            if (_timeoutSource is null || !_timeoutSource.TryReset())
-            {
-                _timeoutSource?.Dispose();
-                _timeoutSource = new CancellationTokenSource();
-            }
-
-            _timeoutSource.CancelAfter(timeout);
+            Volatile.Write(ref _abortAfter, deadline);
+            Volatile.Write(ref _exchange, Running);
+            _deadline ??= new Timer(static c => ((MetaConnection)c!).OnDeadline(), this, Timeout.Infinite, Timeout.Infinite);
+            _deadline.Change(timeout, Timeout.InfiniteTimeSpan);
             if (cancellationToken.CanBeCanceled)
             {
-                registration = cancellationToken.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), _timeoutSource);
+                registration = cancellationToken.UnsafeRegister(static c => ((MetaConnection)c!).Abort(Cancelled), this);
             }
-
-            token = _timeoutSource.Token;
         }
 
+        bool failed = true; // Until the body completes: any exception, even one not caught here, breaks the connection.
         try
         {
-            await body(this, state, deadline, async, token).ConfigureAwait(false);
+            await body(this, state, deadline, async).ConfigureAwait(false);
+            failed = false;
         }
-        catch (MemcachedException)
+        catch (MemcachedException) when (Volatile.Read(ref _exchange) is not (TimedOut or Cancelled))
         {
-            registration.Dispose(); // Before the timeout source goes: the callback cancels it.
-            Dispose();
             throw;
         }
-        catch (Exception ex) when (ex is OperationCanceledException or SocketException or IOException or ObjectDisposedException)
+        catch (Exception ex) when (ex is MemcachedException or SocketException or IOException or ObjectDisposedException or OperationCanceledException)
         {
-            registration.Dispose();
-            Dispose();
             string what = requests is null ? "the version handshake"
                 : count == 1 ? $"1 request ({requests[0].Verb} {requests[0].Key})"
                 : $"{count} pipelined requests";
-            if (cancellationToken.IsCancellationRequested)
+            int aborted = Volatile.Read(ref _exchange);
+            if (aborted == Cancelled || cancellationToken.IsCancellationRequested)
             {
                 throw new OperationCanceledException($"Cancelled during {what} with memcached at {Endpoint.Address}; the connection was closed.", ex, cancellationToken);
             }
 
-            if (ex is OperationCanceledException || ex is SocketException { SocketErrorCode: SocketError.TimedOut or SocketError.WouldBlock })
+            if (aborted == TimedOut || ex is SocketException { SocketErrorCode: SocketError.TimedOut or SocketError.WouldBlock })
             {
                 throw new MemcachedTimeoutException(
                     Endpoint, $"memcached at {Endpoint.Address} did not answer {what} within {timeout.TotalMilliseconds:0} ms; the connection was closed.", ex);
@@ -276,28 +292,52 @@ internal sealed class MetaConnection : IDisposable
         {
             if (async)
             {
+                _deadline!.Change(Timeout.Infinite, Timeout.Infinite);
                 await registration.DisposeAsync().ConfigureAwait(false);
-                if (!_broken)
-                {
-                    _timeoutSource!.CancelAfter(Timeout.Infinite); // So that TryReset can reuse the source next time.
-                }
+
+                // An abort that raced with the end of a successful exchange leaves its result standing, the socket gone.
+                failed |= Interlocked.Exchange(ref _exchange, Idle) != Running;
+            }
+
+            if (failed)
+            {
+                Dispose();
             }
         }
     }
 
-    private async ValueTask HandshakeAsync(long deadline, bool async, CancellationToken token)
+    // A timer callback already queued when an exchange ended can run during the next one: it only aborts an
+    // exchange whose own deadline has passed (timers do not fire early; the slack covers the clock's granularity).
+    private void OnDeadline()
+    {
+        if (Environment.TickCount64 + 5 >= Volatile.Read(ref _abortAfter))
+        {
+            Abort(TimedOut);
+        }
+    }
+
+    private void Abort(int reason)
+    {
+        if (Interlocked.CompareExchange(ref _exchange, reason, Running) == Running)
+        {
+            _broken = true;
+            _socket.Dispose();
+        }
+    }
+
+    private async ValueTask HandshakeAsync(long deadline, bool async)
     {
         // The version, then one probe per optional flag: an older server answers CLIENT_ERROR to a flag it lacks.
         // None of the probes is quiet, so each gets exactly one reply, in order.
         int length = Encoding.ASCII.GetBytes($"version\r\nmg {ProbeKey} E1 O1\r\nmd {ProbeKey} x O2\r\nmn\r\n", _send);
-        await SendAsync(length, deadline, async, token).ConfigureAwait(false);
+        await SendAsync(length, deadline, async).ConfigureAwait(false);
         string[] lines = new string[4];
         for (int i = 0; i < lines.Length; i++)
         {
             Range line;
             while (!TryReadLine(out line))
             {
-                await ReceiveAsync(deadline, async, token).ConfigureAwait(false);
+                await ReceiveAsync(deadline, async).ConfigureAwait(false);
             }
 
             lines[i] = Describe(_receive.AsSpan(line));
@@ -323,7 +363,7 @@ internal sealed class MetaConnection : IDisposable
             || line.StartsWith("SERVER_ERROR", StringComparison.Ordinal);
     }
 
-    private async ValueTask ExchangeCoreAsync(MetaRequest[] requests, int count, MetaReply[] replies, long deadline, bool async, CancellationToken token)
+    private async ValueTask ExchangeCoreAsync(MetaRequest[] requests, int count, MetaReply[] replies, long deadline, bool async)
     {
         uint firstOpaque = _nextOpaque;
         _nextOpaque = unchecked(_nextOpaque + (uint)count);
@@ -340,7 +380,7 @@ internal sealed class MetaConnection : IDisposable
             if (sent < count && chunksInFlight < 2)
             {
                 int end = EncodeChunk(requests, sent, count, firstOpaque, out int length);
-                await SendAsync(length, deadline, async, token).ConfigureAwait(false);
+                await SendAsync(length, deadline, async).ConfigureAwait(false);
                 if (chunksInFlight == 0)
                 {
                     firstChunkEnd = end;
@@ -361,7 +401,7 @@ internal sealed class MetaConnection : IDisposable
             {
                 while (!TryReadReply(requests, count, firstChunkEnd, replies, firstOpaque, ref next, out chunkDone))
                 {
-                    await ReceiveAsync(deadline, async, token).ConfigureAwait(false);
+                    await ReceiveAsync(deadline, async).ConfigureAwait(false);
                 }
             }
             while (!chunkDone);
@@ -623,14 +663,14 @@ internal sealed class MetaConnection : IDisposable
         return true;
     }
 
-    private async ValueTask SendAsync(int length, long deadline, bool async, CancellationToken token)
+    private async ValueTask SendAsync(int length, long deadline, bool async)
     {
         if (async)
         {
             int sent = 0;
             while (sent < length)
             {
-                sent += await _socket.SendAsync(_send.AsMemory(sent, length - sent), SocketFlags.None, token).ConfigureAwait(false);
+                sent += await _socket.SendAsync(_send.AsMemory(sent, length - sent), SocketFlags.None).ConfigureAwait(false);
             }
 
             return;
@@ -644,7 +684,7 @@ internal sealed class MetaConnection : IDisposable
         }
     }
 
-    private async ValueTask ReceiveAsync(long deadline, bool async, CancellationToken token)
+    private async ValueTask ReceiveAsync(long deadline, bool async)
     {
         if (_receiveStart > 0)
         {
@@ -662,7 +702,7 @@ internal sealed class MetaConnection : IDisposable
         int received;
         if (async)
         {
-            received = await _socket.ReceiveAsync(_receive.AsMemory(_receiveEnd), SocketFlags.None, token).ConfigureAwait(false);
+            received = await _socket.ReceiveAsync(_receive.AsMemory(_receiveEnd), SocketFlags.None).ConfigureAwait(false);
         }
         else
         {
@@ -682,7 +722,9 @@ internal sealed class MetaConnection : IDisposable
         _receiveEnd += received;
     }
 
-    // The synchronous path bounds each blocking call by what is left of the exchange's deadline.
+    // The synchronous path bounds each blocking call by what is left of the exchange's deadline. The option is only
+    // set again when it is off by more than an eighth (a system call each time otherwise), so a timeout may come
+    // that much early or late.
     private void SetTimeout(ref int current, SocketOptionName option, long deadline)
     {
         long remaining = deadline - Environment.TickCount64;
@@ -692,7 +734,7 @@ internal sealed class MetaConnection : IDisposable
         }
 
         int wanted = (int)Math.Min(remaining, int.MaxValue);
-        if (wanted != current)
+        if (current <= 0 || Math.Abs(wanted - current) > current / 8)
         {
             _socket.SetSocketOption(SocketOptionLevel.Socket, option, wanted);
             current = wanted;
