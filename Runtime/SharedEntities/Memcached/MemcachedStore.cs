@@ -153,33 +153,37 @@ public sealed class MemcachedStore : ISharedStore, IAsyncDisposable, IDisposable
 
         // Everything is checked before anything is sent: a bad request fails the call, not half a batch.
         IReadOnlyList<StoreOperation> operations = batch.Operations;
-        for (int i = 0; i < count; i++)
-        {
-            StoreOperation operation = operations[i];
-            ValidateKey(operation.Key);
-            if ((uint)operation.Kind > (uint)StoreOperationKind.AddIfAbsent)
-            {
-                throw new ArgumentOutOfRangeException(nameof(batch), operation.Kind, $"Operation {i} has an unknown kind.");
-            }
-        }
-
         NodeBatch?[] parts = new NodeBatch?[_nodes.Length];
         int[]? owners = _nodes.Length == 1 ? null : ArrayPool<int>.Shared.Rent(count);
         try
         {
-            int[] perNode = new int[_nodes.Length];
-            for (int i = 0; i < count; i++)
+            if (owners is null)
             {
-                int node = owners is null ? 0 : owners[i] = _ring.GetServer(operations[i].Key);
-                perNode[node]++;
+                NodeBatch part = parts[0] = new NodeBatch(_nodes[0], count, _options.MaxCasAttempts);
+                for (int i = 0; i < count; i++)
+                {
+                    StoreOperation operation = operations[i];
+                    Validate(operation, i);
+                    part.Add(i, operation, TokenText.Seconds(operation.Ttl, _time));
+                }
             }
-
-            for (int i = 0; i < count; i++)
+            else
             {
-                StoreOperation operation = operations[i];
-                int node = owners is null ? 0 : owners[i];
-                NodeBatch part = parts[node] ??= new NodeBatch(_nodes[node], perNode[node], _options.MaxCasAttempts);
-                part.Add(new MemcachedOperation(i, operation, TokenText.Seconds(operation.Ttl, _time)));
+                int[] perNode = new int[_nodes.Length];
+                for (int i = 0; i < count; i++)
+                {
+                    StoreOperation operation = operations[i];
+                    Validate(operation, i);
+                    perNode[owners[i] = _ring.GetServer(operation.Key)]++;
+                }
+
+                for (int i = 0; i < count; i++)
+                {
+                    StoreOperation operation = operations[i];
+                    int node = owners[i];
+                    NodeBatch part = parts[node] ??= new NodeBatch(_nodes[node], perNode[node], _options.MaxCasAttempts);
+                    part.Add(i, operation, TokenText.Seconds(operation.Ttl, _time));
+                }
             }
 
             if (!async)
@@ -221,6 +225,15 @@ public sealed class MemcachedStore : ISharedStore, IAsyncDisposable, IDisposable
             {
                 ArrayPool<int>.Shared.Return(owners);
             }
+        }
+    }
+
+    private static void Validate(in StoreOperation operation, int index)
+    {
+        ValidateKey(operation.Key);
+        if ((uint)operation.Kind > (uint)StoreOperationKind.AddIfAbsent)
+        {
+            throw new ArgumentOutOfRangeException(nameof(operation), operation.Kind, $"Operation {index} of the batch has an unknown kind.");
         }
     }
 

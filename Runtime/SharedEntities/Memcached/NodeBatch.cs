@@ -33,10 +33,10 @@ internal sealed class NodeBatch : IDisposable
 
     public MemcachedNode Node => _node;
 
-    public void Add(in MemcachedOperation operation)
+    public void Add(int index, in StoreOperation operation, uint ttlSeconds)
     {
-        _operations[Count++] = operation;
-        _onlyReads &= operation.Operation.Kind == StoreOperationKind.Read;
+        _operations[Count++] = new MemcachedOperation(index, operation, ttlSeconds);
+        _onlyReads &= operation.Kind == StoreOperationKind.Read;
     }
 
     public async ValueTask RunAsync(bool async, CancellationToken cancellationToken)
