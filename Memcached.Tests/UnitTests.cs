@@ -1,0 +1,215 @@
+namespace SharedEntities.Memcached.Tests;
+
+public sealed class KetamaRingTests
+{
+    private static MemcachedEndpoint[] Servers(int count, int weight = 1) =>
+        [.. Enumerable.Range(0, count).Select(i => new MemcachedEndpoint($"10.0.0.{i + 1}", 11211, weight))];
+
+    private static readonly string[] Keys = [.. Enumerable.Range(0, 20_000).Select(i => $"app:Sheet:{i}")];
+
+    [Fact]
+    public void Placement_is_deterministic_and_depends_only_on_the_server_list()
+    {
+        var first = new KetamaRing(Servers(3));
+        var second = new KetamaRing(Servers(3));
+        Assert.Equal(Keys.Select(first.GetServer), Keys.Select(second.GetServer));
+        Assert.Equal(3 * 160, first.PointCount);
+
+        // Pinned (and checked against an independent Python port of libketama's placement): another process, or
+        // another release, must place keys identically.
+        Assert.Equal([2, 2, 2, 2, 1, 1, 1, 1], Keys.Take(8).Select(first.GetServer));
+    }
+
+    [Fact]
+    public void Keys_spread_evenly_over_equal_servers()
+    {
+        var ring = new KetamaRing(Servers(4));
+        int[] counts = new int[4];
+        foreach (string key in Keys)
+        {
+            counts[ring.GetServer(key)]++;
+        }
+
+        Assert.All(counts, c => Assert.InRange(c, Keys.Length / 4 * 0.8, Keys.Length / 4 * 1.2));
+    }
+
+    [Fact]
+    public void Weights_give_proportional_shares()
+    {
+        MemcachedEndpoint[] servers = [new("10.0.0.1", 11211, 1), new("10.0.0.2", 11211, 3)];
+        var ring = new KetamaRing(servers);
+        double heavy = Keys.Count(k => ring.GetServer(k) == 1) / (double)Keys.Length;
+        Assert.InRange(heavy, 0.68, 0.82);
+    }
+
+    [Fact]
+    public void Adding_a_server_moves_only_about_its_share_and_only_onto_it()
+    {
+        var three = new KetamaRing(Servers(3));
+        var four = new KetamaRing(Servers(4));
+        int moved = 0;
+        foreach (string key in Keys)
+        {
+            int before = three.GetServer(key);
+            int after = four.GetServer(key);
+            if (before != after)
+            {
+                moved++;
+                Assert.Equal(3, after);
+            }
+        }
+
+        Assert.InRange(moved / (double)Keys.Length, 0.15, 0.35);
+    }
+
+    [Fact]
+    public void Removing_a_server_moves_only_its_keys()
+    {
+        MemcachedEndpoint[] servers = Servers(4);
+        var all = new KetamaRing(servers);
+        var without = new KetamaRing([servers[0], servers[1], servers[3]]);
+        int[] map = [0, 1, -1, 2];
+        foreach (string key in Keys)
+        {
+            int before = all.GetServer(key);
+            if (before != 2)
+            {
+                Assert.Equal(map[before], without.GetServer(key));
+            }
+        }
+    }
+
+    [Fact]
+    public void One_server_takes_every_key()
+    {
+        var ring = new KetamaRing(Servers(1));
+        Assert.All(Keys.Take(100), k => Assert.Equal(0, ring.GetServer(k)));
+    }
+}
+
+public sealed class MemcachedEndpointTests
+{
+    [Fact]
+    public void Server_lists_parse_hosts_ports_weights_and_ipv6()
+    {
+        IReadOnlyList<MemcachedEndpoint> list = MemcachedEndpoint.ParseList(" 127.0.0.1:11211, cache.local ,10.0.0.2:11300 3,[::1]:11212 2");
+        Assert.Equal(
+            [new("127.0.0.1", 11211), new("cache.local", 11211), new("10.0.0.2", 11300, 3), new("::1", 11212, 2)],
+            list);
+        Assert.Equal("[::1]:11212", list[3].Address);
+        Assert.Equal("10.0.0.2:11300 3", list[2].ToString());
+    }
+
+    [Theory]
+    [InlineData("", "empty")]
+    [InlineData("a:1,,b:2", "Entry 2")]
+    [InlineData("host:0", "port")]
+    [InlineData("host:70000", "port")]
+    [InlineData("host:abc", "port")]
+    [InlineData("host:11211 0", "weight")]
+    [InlineData("host:11211 heavy", "weight")]
+    [InlineData("host:11211 2 3", "not 'host'")]
+    [InlineData(":11211", "no host")]
+    [InlineData("::1:11211", "IPv6")]
+    [InlineData("[::1:11211", "IPv6")]
+    [InlineData("a:1,a:1", "listed twice")]
+    public void Bad_server_lists_are_refused_with_a_message_that_names_the_problem(string servers, string message)
+    {
+        ArgumentException error = Assert.ThrowsAny<ArgumentException>(() => MemcachedEndpoint.ParseList(servers));
+        Assert.Contains(message, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Options_are_validated_setting_by_setting()
+    {
+        new MemcachedClientOptions().Validate();
+        Assert.Contains("OperationTimeout", Assert.Throws<ArgumentException>(() => new MemcachedClientOptions { OperationTimeout = TimeSpan.Zero }.Validate()).Message, StringComparison.Ordinal);
+        Assert.Contains("MaxConnectionsPerServer", Assert.Throws<ArgumentException>(() => new MemcachedClientOptions { MaxConnectionsPerServer = 0 }.Validate()).Message, StringComparison.Ordinal);
+        Assert.Contains("MaxReconnectDelay", Assert.Throws<ArgumentException>(() => new MemcachedClientOptions { MaxReconnectDelay = TimeSpan.FromMilliseconds(1) }.Validate()).Message, StringComparison.Ordinal);
+        Assert.Contains("port", Assert.Throws<ArgumentException>(() => new MemcachedStore("host:port")).Message, StringComparison.Ordinal);
+    }
+}
+
+public sealed class CircuitBreakerTests
+{
+    private sealed class ManualClock : TimeProvider
+    {
+        public DateTimeOffset Now { get; set; } = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
+        public override DateTimeOffset GetUtcNow() => Now;
+    }
+
+    [Fact]
+    public void Opens_after_the_threshold_fails_fast_then_lets_one_probe_through()
+    {
+        var clock = new ManualClock();
+        var breaker = new CircuitBreaker(3, TimeSpan.FromSeconds(5), clock);
+        Assert.True(breaker.TryEnter(out _, out _));
+        Assert.Equal(BreakerTransition.None, breaker.OnFailure());
+        Assert.Equal(BreakerTransition.None, breaker.OnSuccess()); // A success resets the count.
+        Assert.Equal(BreakerTransition.None, breaker.OnFailure());
+        Assert.Equal(BreakerTransition.None, breaker.OnFailure());
+        Assert.Equal(BreakerTransition.Opened, breaker.OnFailure());
+
+        Assert.False(breaker.TryEnter(out _, out TimeSpan retryAfter));
+        Assert.Equal(TimeSpan.FromSeconds(5), retryAfter);
+
+        clock.Now += TimeSpan.FromSeconds(5);
+        Assert.True(breaker.TryEnter(out bool probing, out _));
+        Assert.True(probing);
+        Assert.False(breaker.TryEnter(out _, out _)); // Only one probe.
+        Assert.Equal(BreakerTransition.Reopened, breaker.OnFailure());
+        Assert.False(breaker.TryEnter(out _, out _));
+
+        clock.Now += TimeSpan.FromSeconds(5);
+        Assert.True(breaker.TryEnter(out _, out _));
+        breaker.OnAbandoned(); // A cancelled probe frees the slot.
+        Assert.True(breaker.TryEnter(out _, out _));
+        Assert.Equal(BreakerTransition.Closed, breaker.OnSuccess());
+        Assert.False(breaker.IsOpen);
+        Assert.True(breaker.TryEnter(out probing, out _));
+        Assert.False(probing);
+    }
+}
+
+public sealed class TokenTextTests
+{
+    [Theory]
+    [InlineData(0L, "0")]
+    [InlineData(12345L, "12345")]
+    [InlineData(-1L, "18446744073709551615")]
+    [InlineData(long.MinValue, "9223372036854775808")]
+    [InlineData(long.MaxValue, "DEL")]
+    public void Tokens_round_trip_through_their_wire_text(long value, string text)
+    {
+        byte[] buffer = new byte[32];
+        int length = TokenText.Format(value, buffer);
+        Assert.Equal(text, System.Text.Encoding.ASCII.GetString(buffer, 0, length));
+        Assert.Equal(length, TokenText.Length(value));
+        Assert.True(TokenText.Parse(buffer.AsSpan(0, length), out long parsed) is MetaValueKind.Number or MetaValueKind.Tombstone);
+        Assert.Equal(value, parsed);
+    }
+
+    [Theory]
+    [InlineData("", "Empty")]
+    [InlineData("7   ", "Number")]
+    [InlineData(" 7", "Other")]
+    [InlineData("18446744073709551616", "Other")]
+    [InlineData("-5", "Other")]
+    [InlineData("12a", "Other")]
+    [InlineData("DELETED", "Other")]
+    public void Only_numbers_and_the_tombstone_are_tokens(string text, string kind) =>
+        Assert.Equal(Enum.Parse<MetaValueKind>(kind), TokenText.Parse(System.Text.Encoding.ASCII.GetBytes(text), out _));
+
+    [Fact]
+    public void Ttls_round_up_to_seconds_and_turn_absolute_past_30_days()
+    {
+        Assert.Equal(0u, TokenText.Seconds(TimeSpan.Zero, TimeProvider.System));
+        Assert.Equal(0u, TokenText.Seconds(TimeSpan.FromSeconds(-3), TimeProvider.System));
+        Assert.Equal(1u, TokenText.Seconds(TimeSpan.FromMilliseconds(1), TimeProvider.System));
+        Assert.Equal(2u, TokenText.Seconds(TimeSpan.FromSeconds(1.2), TimeProvider.System));
+        Assert.Equal(2_592_000u, TokenText.Seconds(TimeSpan.FromDays(30), TimeProvider.System));
+        long absolute = TokenText.Seconds(TimeSpan.FromDays(31), TimeProvider.System);
+        Assert.InRange(absolute - DateTimeOffset.UtcNow.ToUnixTimeSeconds(), 2_678_390, 2_678_410);
+    }
+}

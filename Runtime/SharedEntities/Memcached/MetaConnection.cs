@@ -1,0 +1,761 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace SharedEntities.Memcached;
+
+/// <summary>
+/// One TCP connection to a memcached server, speaking the meta protocol. It exchanges a whole pipeline at a time:
+/// every request carries an opaque (<c>O&lt;n&gt;</c>), chunks of requests end with <c>mn</c>, and a reply is only
+/// ever matched to the request whose opaque it echoes. Requests the server may leave unanswered (quiet mode: a miss
+/// of <c>mg … q</c>, a success of <c>ms … q</c>) get their implied result when a later reply or the <c>MN</c> shows
+/// the server has moved past them.
+/// </summary>
+/// <remarks>
+/// <para>Anything unexpected — a malformed, truncated or unattributable reply, an error line, a reset, a timeout —
+/// closes the connection and fails the whole exchange: afterwards nothing on the wire can be trusted. The single
+/// exception is memcached's <c>CLIENT_ERROR</c> for incrementing a value that is not a number (the tombstone): it is
+/// the answer to that <c>ma</c>, which the connection makes attributable by never sending the request before an
+/// <c>ma</c> in quiet mode.</para>
+/// <para>Not thread-safe: one exchange at a time (the node's pool hands a connection to one caller).</para>
+/// </remarks>
+internal sealed class MetaConnection : IDisposable
+{
+    /// <summary>Requests are written in chunks of about this many bytes, each ending with <c>mn</c>; at most two chunks are unanswered at a time.</summary>
+    internal const int ChunkBytes = 32 * 1024;
+
+    /// <summary>The longest reply line accepted.</summary>
+    internal const int MaxLineLength = 4096;
+
+    /// <summary>The largest value block accepted (memcached's default item size limit).</summary>
+    internal const int MaxValueLength = 1024 * 1024;
+
+    /// <summary>A key that exists only to probe for flags at connect.</summary>
+    internal const string ProbeKey = "sharedentities:probe";
+
+    private static ReadOnlySpan<byte> NonNumericError => "CLIENT_ERROR cannot increment or decrement non-numeric value"u8;
+
+    private readonly Socket _socket;
+    private readonly byte[] _send = new byte[ChunkBytes + StoreKeyLimit + MetaRequest.MaxOverhead + 8];
+    private byte[] _receive = new byte[64 * 1024];
+    private int _receiveStart;
+    private int _receiveEnd;
+    private uint _nextOpaque = 1;
+    private int _receiveTimeout = -1;
+    private int _sendTimeout = -1;
+    private Timer? _deadline;
+    private int _exchange; // Idle, Running, or why it was aborted (TimedOut, Cancelled): set by whoever gets there first.
+    private long _abortAfter;
+    private bool _broken;
+
+    private const int StoreKeyLimit = 250;
+    private const int Idle = 0;
+    private const int Running = 1;
+    private const int TimedOut = 2;
+    private const int Cancelled = 3;
+
+    private MetaConnection(Socket socket, MemcachedEndpoint endpoint)
+    {
+        _socket = socket;
+        Endpoint = endpoint;
+        ServerInfo = new MemcachedServerInfo(new Version(0, 0), false, false);
+    }
+
+    /// <summary>The server.</summary>
+    public MemcachedEndpoint Endpoint { get; }
+
+    /// <summary>The server's version and optional features, read at connect.</summary>
+    public MemcachedServerInfo ServerInfo { get; private set; }
+
+    /// <summary>The connection failed or was closed; it must not be used again.</summary>
+    public bool IsBroken => _broken;
+
+    /// <summary>Connects and reads the server's version and features.</summary>
+    /// <exception cref="MemcachedUnavailableException">The server cannot be reached, or did not answer in time.</exception>
+    /// <exception cref="MemcachedProtocolException">The server is not a memcached that speaks the meta protocol.</exception>
+    public static async ValueTask<MetaConnection> OpenAsync(MemcachedEndpoint endpoint, TimeSpan timeout, bool async, CancellationToken cancellationToken)
+    {
+        long deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+        Socket socket = await ConnectAsync(endpoint, timeout, deadline, async, cancellationToken).ConfigureAwait(false);
+        var connection = new MetaConnection(socket, endpoint);
+        try
+        {
+            await connection.RunGuardedAsync(
+                static (c, state, deadline, async) => c.HandshakeAsync(deadline, async),
+                state: 0,
+                timeout,
+                deadline,
+                requests: null,
+                count: 0,
+                async,
+                cancellationToken).ConfigureAwait(false);
+            return connection;
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Sends <paramref name="count"/> requests pipelined and fills <paramref name="replies"/> in the same order.
+    /// </summary>
+    /// <exception cref="MemcachedUnavailableException">The connection failed or timed out (it is now closed).</exception>
+    /// <exception cref="MemcachedProtocolException">The server's reply was unacceptable (the connection is now closed).</exception>
+    /// <exception cref="OperationCanceledException">Cancelled (the connection is now closed).</exception>
+    public ValueTask ExchangeAsync(MetaRequest[] requests, int count, MetaReply[] replies, TimeSpan timeout, bool async, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(count, requests.Length);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(count, replies.Length);
+        ObjectDisposedException.ThrowIf(_broken, this);
+        return RunGuardedAsync(
+            static (c, state, deadline, async) => c.ExchangeCoreAsync(state.requests, state.count, state.replies, deadline, async),
+            (requests, count, replies),
+            timeout,
+            Environment.TickCount64 + (long)timeout.TotalMilliseconds,
+            requests,
+            count,
+            async,
+            cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        _broken = true;
+        _socket.Dispose();
+        _deadline?.Dispose();
+    }
+
+    private static async ValueTask<Socket> ConnectAsync(MemcachedEndpoint endpoint, TimeSpan timeout, long deadline, bool async, CancellationToken cancellationToken)
+    {
+        IPAddress[] addresses;
+        try
+        {
+            addresses = IPAddress.TryParse(endpoint.Host, out IPAddress? address) ? [address]
+                : async ? await Dns.GetHostAddressesAsync(endpoint.Host, cancellationToken).ConfigureAwait(false)
+                : Dns.GetHostAddresses(endpoint.Host);
+        }
+        catch (SocketException ex)
+        {
+            throw new MemcachedUnavailableException(endpoint, $"Cannot resolve the memcached host '{endpoint.Host}': {ex.Message}", ex);
+        }
+
+        Exception? last = null;
+        foreach (IPAddress address in addresses)
+        {
+            var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            try
+            {
+                long remaining = deadline - Environment.TickCount64;
+                if (remaining <= 0)
+                {
+                    throw new MemcachedTimeoutException(endpoint, $"Connecting to memcached at {endpoint.Address} took longer than {timeout.TotalMilliseconds:0} ms.");
+                }
+
+                if (async)
+                {
+                    using var timeoutSource = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                    timeoutSource.CancelAfter(TimeSpan.FromMilliseconds(remaining));
+                    try
+                    {
+                        await socket.ConnectAsync(address, endpoint.Port, timeoutSource.Token).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                    {
+                        throw new MemcachedTimeoutException(endpoint, $"Connecting to memcached at {endpoint.Address} took longer than {timeout.TotalMilliseconds:0} ms.");
+                    }
+                }
+                else if (OperatingSystem.IsLinux())
+                {
+                    // Linux bounds a blocking connect by the send timeout. The socket stays blocking, so the
+                    // synchronous path's calls go straight to the kernel (.NET serves a socket that was ever made
+                    // non-blocking through its asynchronous engine, which costs thread hops).
+                    socket.SendTimeout = (int)remaining;
+                    try
+                    {
+                        socket.Connect(address, endpoint.Port);
+                    }
+                    catch (SocketException ex) when (ex.SocketErrorCode is SocketError.TimedOut or SocketError.WouldBlock or SocketError.InProgress)
+                    {
+                        throw new MemcachedTimeoutException(endpoint, $"Connecting to memcached at {endpoint.Address} took longer than {timeout.TotalMilliseconds:0} ms.", ex);
+                    }
+                }
+                else
+                {
+                    ConnectWithTimeout(socket, new IPEndPoint(address, endpoint.Port), (int)remaining, endpoint, timeout);
+                }
+
+                return socket;
+            }
+            catch (Exception ex) when (ex is SocketException or MemcachedTimeoutException)
+            {
+                socket.Dispose();
+                last = ex;
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        }
+
+        throw last as MemcachedTimeoutException
+            ?? new MemcachedUnavailableException(endpoint, $"Cannot connect to memcached at {endpoint.Address}: {last?.Message ?? "the host has no address"}", last);
+    }
+
+    // Socket.Connect has no timeout: connect non-blocking and wait for writability.
+    private static void ConnectWithTimeout(Socket socket, IPEndPoint target, int timeoutMs, MemcachedEndpoint endpoint, TimeSpan timeout)
+    {
+        socket.Blocking = false;
+        try
+        {
+            socket.Connect(target);
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode is SocketError.WouldBlock or SocketError.InProgress)
+        {
+            if (!socket.Poll(checked(timeoutMs * 1000), SelectMode.SelectWrite))
+            {
+                throw new MemcachedTimeoutException(endpoint, $"Connecting to memcached at {endpoint.Address} took longer than {timeout.TotalMilliseconds:0} ms.");
+            }
+
+            int error = (int)socket.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.Error)!;
+            if (error != 0)
+            {
+                throw new SocketException(error);
+            }
+        }
+
+        socket.Blocking = true;
+    }
+
+    // Runs one exchange under the deadline and cancellation, and turns every failure into one of the documented
+    // exceptions; any failure breaks the connection. The synchronous path bounds each blocking call by the socket's
+    // timeouts. The asynchronous path passes no token to the socket (a cancellable token costs a registration per
+    // call): a timer, or the caller's token, aborts the exchange by closing the socket, which fails the pending call.
+    private async ValueTask RunGuardedAsync<TState>(
+        Func<MetaConnection, TState, long, bool, ValueTask> body,
+        TState state,
+        TimeSpan timeout,
+        long deadline,
+        MetaRequest[]? requests,
+        int count,
+        bool async,
+        CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        CancellationTokenRegistration registration = default;
+        if (async)
+        {
+            Volatile.Write(ref _abortAfter, deadline);
+            Volatile.Write(ref _exchange, Running);
+            _deadline ??= new Timer(static c => ((MetaConnection)c!).OnDeadline(), this, Timeout.Infinite, Timeout.Infinite);
+            _deadline.Change(timeout, Timeout.InfiniteTimeSpan);
+            if (cancellationToken.CanBeCanceled)
+            {
+                registration = cancellationToken.UnsafeRegister(static c => ((MetaConnection)c!).Abort(Cancelled), this);
+            }
+        }
+
+        bool failed = true; // Until the body completes: any exception, even one not caught here, breaks the connection.
+        try
+        {
+            await body(this, state, deadline, async).ConfigureAwait(false);
+            failed = false;
+        }
+        catch (MemcachedException) when (Volatile.Read(ref _exchange) is not (TimedOut or Cancelled))
+        {
+            throw;
+        }
+        catch (Exception ex) when (ex is MemcachedException or SocketException or IOException or ObjectDisposedException or OperationCanceledException)
+        {
+            string what = requests is null ? "the version handshake"
+                : count == 1 ? $"1 request ({requests[0].Verb} {requests[0].Key})"
+                : $"{count} pipelined requests";
+            int aborted = Volatile.Read(ref _exchange);
+            if (aborted == Cancelled || cancellationToken.IsCancellationRequested)
+            {
+                throw new OperationCanceledException($"Cancelled during {what} with memcached at {Endpoint.Address}; the connection was closed.", ex, cancellationToken);
+            }
+
+            if (aborted == TimedOut || ex is SocketException { SocketErrorCode: SocketError.TimedOut or SocketError.WouldBlock })
+            {
+                throw new MemcachedTimeoutException(
+                    Endpoint, $"memcached at {Endpoint.Address} did not answer {what} within {timeout.TotalMilliseconds:0} ms; the connection was closed.", ex);
+            }
+
+            throw new MemcachedUnavailableException(
+                Endpoint, $"The connection to memcached at {Endpoint.Address} failed during {what}: {ex.Message}", ex);
+        }
+        finally
+        {
+            if (async)
+            {
+                _deadline!.Change(Timeout.Infinite, Timeout.Infinite);
+                await registration.DisposeAsync().ConfigureAwait(false);
+
+                // An abort that raced with the end of a successful exchange leaves its result standing, the socket gone.
+                failed |= Interlocked.Exchange(ref _exchange, Idle) != Running;
+            }
+
+            if (failed)
+            {
+                Dispose();
+            }
+        }
+    }
+
+    // A timer callback already queued when an exchange ended can run during the next one: it only aborts an
+    // exchange whose own deadline has passed (timers do not fire early; the slack covers the clock's granularity).
+    private void OnDeadline()
+    {
+        if (Environment.TickCount64 + 5 >= Volatile.Read(ref _abortAfter))
+        {
+            Abort(TimedOut);
+        }
+    }
+
+    private void Abort(int reason)
+    {
+        if (Interlocked.CompareExchange(ref _exchange, reason, Running) == Running)
+        {
+            _broken = true;
+            _socket.Dispose();
+        }
+    }
+
+    private async ValueTask HandshakeAsync(long deadline, bool async)
+    {
+        // The version, then one probe per optional flag: an older server answers CLIENT_ERROR to a flag it lacks.
+        // None of the probes is quiet, so each gets exactly one reply, in order.
+        int length = Encoding.ASCII.GetBytes($"version\r\nmg {ProbeKey} E1 O1\r\nmd {ProbeKey} x O2\r\nmn\r\n", _send);
+        await SendAsync(length, deadline, async).ConfigureAwait(false);
+        string[] lines = new string[4];
+        for (int i = 0; i < lines.Length; i++)
+        {
+            Range line;
+            while (!TryReadLine(out line))
+            {
+                await ReceiveAsync(deadline, async).ConfigureAwait(false);
+            }
+
+            lines[i] = Describe(_receive.AsSpan(line));
+            _receiveStart = line.End.Value + 2;
+        }
+
+        if (!lines[0].StartsWith("VERSION ", StringComparison.Ordinal) || MemcachedServerInfo.ParseVersion(lines[0][8..]) is not { } version)
+        {
+            throw new MemcachedProtocolException(
+                Endpoint, $"The server at {Endpoint.Address} answered '{lines[0]}' to 'version'; it does not look like memcached.");
+        }
+
+        if (version < MemcachedServerInfo.MinimumVersion || lines[3] != "MN")
+        {
+            throw new MemcachedProtocolException(
+                Endpoint, $"memcached at {Endpoint.Address} is version {version}, which does not speak the meta protocol this client needs (1.6 or later).");
+        }
+
+        ServerInfo = new MemcachedServerInfo(version, SupportsCasOverride: !IsError(lines[1]), SupportsValueRemoval: !IsError(lines[2]));
+
+        static bool IsError(string line) =>
+            line.StartsWith("CLIENT_ERROR", StringComparison.Ordinal) || line.StartsWith("ERROR", StringComparison.Ordinal)
+            || line.StartsWith("SERVER_ERROR", StringComparison.Ordinal);
+    }
+
+    private async ValueTask ExchangeCoreAsync(MetaRequest[] requests, int count, MetaReply[] replies, long deadline, bool async)
+    {
+        uint firstOpaque = _nextOpaque;
+        _nextOpaque = unchecked(_nextOpaque + (uint)count);
+
+        // Keep at most two chunks unanswered: the server always has the next one queued, and neither side's socket
+        // buffers can fill up while the other waits (a deadlock for pipelines bigger than those buffers).
+        int sent = 0;
+        int answered = 0;
+        int firstChunkEnd = 0;
+        int secondChunkEnd = 0;
+        int chunksInFlight = 0;
+        while (answered < count)
+        {
+            if (sent < count && chunksInFlight < 2)
+            {
+                int end = EncodeChunk(requests, sent, count, firstOpaque, out int length);
+                await SendAsync(length, deadline, async).ConfigureAwait(false);
+                if (chunksInFlight == 0)
+                {
+                    firstChunkEnd = end;
+                }
+                else
+                {
+                    secondChunkEnd = end;
+                }
+
+                chunksInFlight++;
+                sent = end;
+                continue;
+            }
+
+            int next = answered;
+            bool chunkDone;
+            do
+            {
+                while (!TryReadReply(requests, count, firstChunkEnd, replies, firstOpaque, ref next, out chunkDone))
+                {
+                    await ReceiveAsync(deadline, async).ConfigureAwait(false);
+                }
+            }
+            while (!chunkDone);
+
+            answered = firstChunkEnd;
+            firstChunkEnd = secondChunkEnd;
+            chunksInFlight--;
+        }
+    }
+
+    // A request right before an 'ma' is sent loud, so that when the 'ma' answers with an error line (which carries
+    // no opaque) every earlier request has already been answered and the error can only be the 'ma''s.
+    private static bool IsQuiet(MetaRequest[] requests, int index, int count) =>
+        requests[index].Quiet && (index + 1 >= count || requests[index + 1].Command != MetaCommand.Increment);
+
+    private int EncodeChunk(MetaRequest[] requests, int start, int count, uint firstOpaque, out int length)
+    {
+        int position = 0;
+        int i = start;
+        while (i < count && position < ChunkBytes)
+        {
+            position += requests[i].Encode(_send.AsSpan(position), unchecked(firstOpaque + (uint)i), IsQuiet(requests, i, count));
+            i++;
+        }
+
+        "mn\r\n"u8.CopyTo(_send.AsSpan(position));
+        length = position + 4;
+        return i;
+    }
+
+    // Reads one complete reply from the buffer, if there is one, and applies it. Returns false (having changed
+    // nothing) when more bytes are needed; throws on anything unacceptable.
+    private bool TryReadReply(
+        MetaRequest[] requests, int count, int chunkEnd, MetaReply[] replies, uint firstOpaque, ref int next, out bool chunkDone)
+    {
+        chunkDone = false;
+        if (!TryReadLine(out Range lineRange))
+        {
+            return false;
+        }
+
+        ReadOnlySpan<byte> line = _receive.AsSpan(lineRange);
+        int lineEnd = lineRange.End.Value + 2;
+        MetaStatus? code = line.Length >= 2 && (line.Length == 2 || line[2] == (byte)' ') ? ParseStatus(line[..2]) : null;
+        if (code is null && line.SequenceEqual("MN"u8))
+        {
+            ResolveQuiet(requests, count, next, chunkEnd, replies, answeredOpaque: null);
+            next = chunkEnd;
+            _receiveStart = lineEnd;
+            chunkDone = true;
+            return true;
+        }
+
+        if (code is null && IsErrorLine(line))
+        {
+            if (line.SequenceEqual(NonNumericError) && next < chunkEnd && requests[next].Command == MetaCommand.Increment)
+            {
+                replies[next] = new MetaReply(MetaStatus.NonNumeric);
+                next++;
+                _receiveStart = lineEnd;
+                return true;
+            }
+
+            throw new MemcachedProtocolException(
+                Endpoint,
+                $"memcached at {Endpoint.Address} answered '{Describe(line)}'{Pending(requests, next, chunkEnd)}; the connection was closed.");
+        }
+
+        MetaStatus status = code ?? throw Malformed(line, "it does not start with a return code this client knows");
+        var reply = new MetaReply(status);
+        int valueLength = -1;
+        uint? opaque = null;
+        ReadOnlySpan<byte> rest = line[2..];
+        while (!rest.IsEmpty)
+        {
+            rest = rest[1..];
+            int space = rest.IndexOf((byte)' ');
+            ReadOnlySpan<byte> token = space < 0 ? rest : rest[..space];
+            rest = space < 0 ? default : rest[space..];
+            if (token.IsEmpty)
+            {
+                throw Malformed(line, "it has an empty token");
+            }
+
+            if (status == MetaStatus.Value && valueLength < 0)
+            {
+                if (!TryParseNumber(token, out ulong size) || size > MaxValueLength)
+                {
+                    throw Malformed(line, $"the value size is not a number up to {MaxValueLength}");
+                }
+
+                valueLength = (int)size;
+                continue;
+            }
+
+            switch (token[0])
+            {
+                case (byte)'O':
+                    opaque = TryParseNumber(token[1..], out ulong o) && o <= uint.MaxValue
+                        ? (uint)o
+                        : throw Malformed(line, "its opaque is not one this client sends");
+                    break;
+                case (byte)'c':
+                    reply.Cas = TryParseNumber(token[1..], out ulong cas) ? cas : throw Malformed(line, "its CAS is not a number");
+                    break;
+                case (byte)'W':
+                    reply.Won = true;
+                    break;
+                case (byte)'Z':
+                    reply.AlreadyWon = true;
+                    break;
+                case (byte)'X':
+                    reply.Stale = true;
+                    break;
+                default:
+                    break; // Flags we did not ask for are harmless.
+            }
+        }
+
+        if (status == MetaStatus.Value && valueLength < 0)
+        {
+            throw Malformed(line, "a VA reply has no value size");
+        }
+
+        // Early 1.6 servers echo no opaque on some codes (EN). Such a reply can still be attributed when the first
+        // unanswered request always gets a reply: then nothing else can come first.
+        uint echoed = opaque ?? (next < chunkEnd && !IsQuiet(requests, next, count)
+            ? unchecked(firstOpaque + (uint)next)
+            : throw Malformed(line, "it carries no opaque, and the next unanswered request is quiet, so the reply cannot be matched to a request"));
+
+        int index = (int)unchecked(echoed - firstOpaque);
+        if (echoed - firstOpaque >= (uint)count || index < next || index >= chunkEnd)
+        {
+            throw new MemcachedProtocolException(
+                Endpoint,
+                $"memcached at {Endpoint.Address} answered '{Describe(line)}' with opaque O{echoed}, but the requests awaiting a reply are " +
+                $"O{unchecked(firstOpaque + (uint)next)}..O{unchecked(firstOpaque + (uint)chunkEnd - 1)}: the reply belongs to no pending request; the connection was closed.");
+        }
+
+        MetaRequest request = requests[index];
+        if (!IsValidFor(request.Command, status))
+        {
+            throw Malformed(line, $"'{Describe(line[..2])}' is not an answer to {request.Verb} (O{echoed}, key {request.Key})");
+        }
+
+        if (status == MetaStatus.Value)
+        {
+            int dataStart = lineEnd;
+            if (_receiveEnd - dataStart < valueLength + 2)
+            {
+                return false; // The value block has not fully arrived.
+            }
+
+            ReadOnlySpan<byte> data = _receive.AsSpan(dataStart, valueLength);
+            if (!_receive.AsSpan(dataStart + valueLength, 2).SequenceEqual("\r\n"u8))
+            {
+                throw Malformed(line, $"its value block is not {valueLength} bytes followed by CRLF (truncated or mis-sized)");
+            }
+
+            reply.ValueLength = valueLength;
+            reply.ValueKind = TokenText.Parse(data, out long number);
+            reply.Number = number;
+            lineEnd = dataStart + valueLength + 2;
+        }
+
+        ResolveQuiet(requests, count, next, index, replies, echoed);
+        replies[index] = reply;
+        next = index + 1;
+        _receiveStart = lineEnd;
+        return true;
+    }
+
+    // Requests [from, to) were skipped by the server (it answered a later one, or sent MN): legal only for quiet
+    // ones, whose silence has a meaning.
+    private void ResolveQuiet(MetaRequest[] requests, int count, int from, int to, MetaReply[] replies, uint? answeredOpaque)
+    {
+        for (int i = from; i < to; i++)
+        {
+            if (!IsQuiet(requests, i, count))
+            {
+                throw new MemcachedProtocolException(
+                    Endpoint,
+                    $"memcached at {Endpoint.Address} sent {(answeredOpaque is { } o ? $"the reply to O{o}" : "MN (the end of the pipeline)")} " +
+                    $"without answering request {i + 1} ({requests[i].Verb} {requests[i].Key}), " +
+                    "which always gets a reply; the connection was closed.");
+            }
+
+            replies[i] = new MetaReply(requests[i].Command == MetaCommand.Get ? MetaStatus.Miss : MetaStatus.Done);
+        }
+    }
+
+    private static bool IsValidFor(MetaCommand command, MetaStatus status) => command switch
+    {
+        MetaCommand.Get => status is MetaStatus.Value or MetaStatus.Miss,
+        MetaCommand.Set or MetaCommand.Add => status is MetaStatus.Done or MetaStatus.NotStored or MetaStatus.Exists or MetaStatus.NotFound,
+        MetaCommand.Increment => status is MetaStatus.Value or MetaStatus.NotFound or MetaStatus.NotStored or MetaStatus.Exists,
+        _ => status is MetaStatus.Done or MetaStatus.NotFound or MetaStatus.Exists,
+    };
+
+    private static MetaStatus? ParseStatus(ReadOnlySpan<byte> code) => (code[0], code[1]) switch
+    {
+        ((byte)'V', (byte)'A') => MetaStatus.Value,
+        ((byte)'H', (byte)'D') => MetaStatus.Done,
+        ((byte)'E', (byte)'N') => MetaStatus.Miss,
+        ((byte)'N', (byte)'S') => MetaStatus.NotStored,
+        ((byte)'E', (byte)'X') => MetaStatus.Exists,
+        ((byte)'N', (byte)'F') => MetaStatus.NotFound,
+        _ => null,
+    };
+
+    private static bool IsErrorLine(ReadOnlySpan<byte> line) =>
+        line.SequenceEqual("ERROR"u8) || line.StartsWith("ERROR "u8) || line.StartsWith("CLIENT_ERROR"u8) || line.StartsWith("SERVER_ERROR"u8);
+
+    // Opaques and CAS values: one pass, no allocation; 1 to 20 digits that fit 64 bits.
+    private static bool TryParseNumber(ReadOnlySpan<byte> digits, out ulong value)
+    {
+        value = 0;
+        if (digits.IsEmpty || digits.Length > 20)
+        {
+            return false;
+        }
+
+        foreach (byte b in digits)
+        {
+            uint digit = (uint)(b - '0');
+            if (digit > 9 || value > (ulong.MaxValue - digit) / 10)
+            {
+                return false;
+            }
+
+            value = (value * 10) + digit;
+        }
+
+        return true;
+    }
+
+    private bool TryReadLine(out Range line)
+    {
+        ReadOnlySpan<byte> buffered = _receive.AsSpan(_receiveStart, _receiveEnd - _receiveStart);
+        int end = buffered.IndexOf("\r\n"u8);
+        if (end < 0)
+        {
+            if (buffered.Length > MaxLineLength)
+            {
+                throw new MemcachedProtocolException(
+                    Endpoint, $"memcached at {Endpoint.Address} sent a reply line longer than {MaxLineLength} bytes ('{Describe(buffered[..80])}…'); the connection was closed.");
+            }
+
+            line = default;
+            return false;
+        }
+
+        line = new Range(_receiveStart, _receiveStart + end);
+        if (buffered[..end].ContainsAny((byte)'\r', (byte)'\n'))
+        {
+            throw Malformed(buffered[..end], "it contains a bare CR or LF");
+        }
+
+        return true;
+    }
+
+    private async ValueTask SendAsync(int length, long deadline, bool async)
+    {
+        if (async)
+        {
+            int sent = 0;
+            while (sent < length)
+            {
+                sent += await _socket.SendAsync(_send.AsMemory(sent, length - sent), SocketFlags.None).ConfigureAwait(false);
+            }
+
+            return;
+        }
+
+        int offset = 0;
+        while (offset < length)
+        {
+            SetTimeout(ref _sendTimeout, SocketOptionName.SendTimeout, deadline);
+            offset += _socket.Send(_send, offset, length - offset, SocketFlags.None);
+        }
+    }
+
+    private async ValueTask ReceiveAsync(long deadline, bool async)
+    {
+        if (_receiveStart > 0)
+        {
+            _receive.AsSpan(_receiveStart, _receiveEnd - _receiveStart).CopyTo(_receive);
+            _receiveEnd -= _receiveStart;
+            _receiveStart = 0;
+        }
+
+        if (_receiveEnd == _receive.Length)
+        {
+            // Only a value block can be this long: its size was checked against MaxValueLength.
+            Array.Resize(ref _receive, Math.Min(_receive.Length * 2, MaxValueLength + MaxLineLength + 2));
+        }
+
+        int received;
+        if (async)
+        {
+            received = await _socket.ReceiveAsync(_receive.AsMemory(_receiveEnd), SocketFlags.None).ConfigureAwait(false);
+        }
+        else
+        {
+            SetTimeout(ref _receiveTimeout, SocketOptionName.ReceiveTimeout, deadline);
+            received = _socket.Receive(_receive, _receiveEnd, _receive.Length - _receiveEnd, SocketFlags.None);
+        }
+
+        if (received == 0)
+        {
+            throw new MemcachedUnavailableException(
+                Endpoint,
+                _receiveEnd > 0
+                    ? $"memcached at {Endpoint.Address} closed the connection in the middle of a reply ('{Describe(_receive.AsSpan(0, Math.Min(_receiveEnd, 80)))}' unfinished)."
+                    : $"memcached at {Endpoint.Address} closed the connection before answering.");
+        }
+
+        _receiveEnd += received;
+    }
+
+    // The synchronous path bounds each blocking call by what is left of the exchange's deadline. The option is only
+    // set again when it is off by more than an eighth (a system call each time otherwise), so a timeout may come
+    // that much early or late.
+    private void SetTimeout(ref int current, SocketOptionName option, long deadline)
+    {
+        long remaining = deadline - Environment.TickCount64;
+        if (remaining <= 0)
+        {
+            throw new SocketException((int)SocketError.TimedOut);
+        }
+
+        int wanted = (int)Math.Min(remaining, int.MaxValue);
+        if (current <= 0 || Math.Abs(wanted - current) > current / 8)
+        {
+            _socket.SetSocketOption(SocketOptionLevel.Socket, option, wanted);
+            current = wanted;
+        }
+    }
+
+    private static string Pending(MetaRequest[] requests, int next, int chunkEnd) =>
+        next < chunkEnd ? $" to a pipeline whose first unanswered request is {requests[next].Verb} {requests[next].Key}" : "";
+
+    private MemcachedProtocolException Malformed(ReadOnlySpan<byte> line, string why) =>
+        new(Endpoint, $"memcached at {Endpoint.Address} sent a malformed reply '{Describe(line)}': {why}; the connection was closed.");
+
+    /// <summary>Printable text of a reply for messages: at most 120 characters, control bytes as \xNN.</summary>
+    internal static string Describe(ReadOnlySpan<byte> bytes)
+    {
+        var text = new StringBuilder(Math.Min(bytes.Length, 120));
+        foreach (byte b in bytes[..Math.Min(bytes.Length, 120)])
+        {
+            text.Append(b is >= 0x20 and < 0x7F ? (char)b : $"\\x{b:X2}");
+        }
+
+        return bytes.Length > 120 ? text.Append('…').ToString() : text.ToString();
+    }
+}
