@@ -67,6 +67,24 @@ public sealed class InMemorySharedStoreTests
     }
 
     [Fact]
+    public void A_tombstone_is_never_incremented()
+    {
+        Run(Raise("k", SharedEntities.Protocol.SharedToken.Tombstone.Value));
+        StoreResult refused = Run(new StoreOperation(StoreOperationKind.Increment, "k"));
+        Assert.Equal(StoreStatus.NotStored, refused.Status);
+        Assert.Equal(long.MaxValue, refused.Value);
+        Assert.Equal(long.MaxValue, _store.Peek("k"));
+    }
+
+    [Fact]
+    public void A_lease_without_a_positive_ttl_is_refused()
+    {
+        var batch = new StoreBatch();
+        var refused = Assert.Throws<ArgumentException>(() => batch.Add(new StoreOperation(StoreOperationKind.Read, "k", Lease: true)));
+        Assert.Contains("positive TTL", refused.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Items_expire_after_their_ttl()
     {
         Run(Raise("k", 3, TimeSpan.FromSeconds(30)));

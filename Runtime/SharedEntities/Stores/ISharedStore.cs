@@ -8,7 +8,8 @@ namespace SharedEntities.Stores;
 /// <para>A store never throws because a server is down or misbehaves: the operations it could not perform get
 /// <see cref="StoreStatus.Unavailable"/> or <see cref="StoreStatus.Failed"/>, and the protocol falls back to the
 /// database. It throws <see cref="OperationCanceledException"/> when the token is cancelled, and argument exceptions
-/// for malformed requests.</para>
+/// for malformed requests, including keys it cannot store (memcached refuses keys longer than 250 bytes or with spaces
+/// or control characters; keys made by <see cref="Protocol.StoreKeys"/> are always accepted).</para>
 /// <para>Values are 64-bit; <see cref="Protocol.SharedToken"/> gives them meaning. CAS values are compared for
 /// equality only.</para>
 /// </remarks>

@@ -1,3 +1,5 @@
+using SharedEntities.Protocol;
+
 namespace SharedEntities.Stores;
 
 /// <summary>
@@ -145,6 +147,11 @@ public sealed class InMemorySharedStore : ISharedStore
                 if (!exists || item.IsPlaceholder)
                 {
                     return new StoreResult(StoreStatus.Miss);
+                }
+
+                if (new SharedToken(item.Value).IsTombstone)
+                {
+                    return new StoreResult(StoreStatus.NotStored, item.Value, item.Cas);
                 }
 
                 // Keeps the item's expiry, as memcached's arithmetic does.

@@ -22,6 +22,11 @@ public sealed class StoreBatch
     public int Add(in StoreOperation operation)
     {
         ArgumentException.ThrowIfNullOrEmpty(operation.Key);
+        if (operation.Lease && operation.Ttl <= TimeSpan.Zero)
+        {
+            throw new ArgumentException($"A read that takes a lease needs a positive TTL for its placeholder (key '{operation.Key}').", nameof(operation));
+        }
+
         _operations.Add(operation);
         _results.Add(default);
         return _operations.Count - 1;

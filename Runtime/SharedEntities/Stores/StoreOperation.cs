@@ -19,7 +19,7 @@ public enum StoreOperationKind : byte
     /// <summary>Set the value only if the item is still the lease placeholder identified by <see cref="StoreOperation.Cas"/>.</summary>
     Fill,
 
-    /// <summary>Add one to an existing value atomically; a miss stores nothing.</summary>
+    /// <summary>Add one to an existing value atomically; a miss stores nothing; a tombstone is not incremented (<see cref="StoreStatus.NotStored"/>).</summary>
     Increment,
 
     /// <summary>Store the value only if no item (value or placeholder) exists.</summary>
@@ -61,7 +61,7 @@ public enum StoreStatus : byte
     /// <summary>A read missed and another caller holds the lease.</summary>
     LeaseLost,
 
-    /// <summary>The write was applied; <see cref="StoreResult.Value"/> is the value now stored.</summary>
+    /// <summary>The write was applied; <see cref="StoreResult.Value"/> is the value now stored (its <see cref="StoreResult.Cas"/> may be 0: a store need not fetch it).</summary>
     Stored,
 
     /// <summary>The write's condition did not hold; <see cref="StoreResult.Value"/> is the current value when known.</summary>
