@@ -10,6 +10,20 @@ public sealed class ServerFailureTests
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(10);
 
     [Fact]
+    public void After_a_restart_the_first_write_succeeds_on_a_new_connection_instead_of_the_closed_pooled_one()
+    {
+        using var server = new MemcachedServer();
+        using MemcachedStore store = Store(server.Address);
+        string key = UniquePrefix() + "k";
+        Assert.Equal(StoreStatus.Stored, Single(store, Raise(key, 5)).Status);
+
+        server.Restart();
+        StoreResult raised = Single(store, Raise(key, 7));
+        Assert.Equal(StoreStatus.Stored, raised.Status);
+        Assert.Equal(7, raised.Value);
+    }
+
+    [Fact]
     public async Task A_killed_node_makes_only_its_keys_unavailable_opens_its_breaker_and_is_used_again_after_restart()
     {
         using var metrics = new MetricsRecorder();

@@ -134,7 +134,7 @@ internal sealed class MemcachedNode : IDisposable
     {
         while (_idle.TryPop(out MetaConnection? idle))
         {
-            if (!idle.IsBroken)
+            if (idle.IsReusable)
             {
                 return idle;
             }

@@ -70,6 +70,31 @@ internal sealed class MetaConnection : IDisposable
     /// <summary>The connection failed or was closed; it must not be used again.</summary>
     public bool IsBroken => _broken;
 
+    /// <summary>
+    /// Whether an idle connection can take a request: not broken, and nothing to read. An idle connection that reads
+    /// as ready was closed by the server (a restarted memcached closes every connection) or holds stray bytes; sending
+    /// on it would fail the request, so the pool opens a new one instead.
+    /// </summary>
+    public bool IsReusable
+    {
+        get
+        {
+            if (_broken)
+            {
+                return false;
+            }
+
+            try
+            {
+                return !_socket.Poll(0, SelectMode.SelectRead);
+            }
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+            {
+                return false;
+            }
+        }
+    }
+
     /// <summary>Connects and reads the server's version and features.</summary>
     /// <exception cref="MemcachedUnavailableException">The server cannot be reached, or did not answer in time.</exception>
     /// <exception cref="MemcachedProtocolException">The server is not a memcached that speaks the meta protocol.</exception>

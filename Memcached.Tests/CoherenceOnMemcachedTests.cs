@@ -1,0 +1,233 @@
+using System.Diagnostics.Metrics;
+using SharedEntities.InMemory;
+using SharedEntities.Protocol;
+using static SharedEntities.Memcached.Tests.TestSupport;
+
+namespace SharedEntities.Memcached.Tests;
+
+[SharedEntity]
+public partial class Sheet
+{
+    public int Id { get; set; }
+
+    public long Version { get; set; }
+
+    public partial string Title { get; set; }
+}
+
+/// <summary>
+/// The whole protocol on real memcached servers: runtimes playing processes share one database double and one
+/// <see cref="MemcachedStore"/> each, and memcached is restarted, killed and flooded under them.
+/// </summary>
+public sealed class CoherenceOnMemcachedTests
+{
+    private const int Sheets = 60;
+
+    [Fact]
+    public async Task A_scope_checks_its_entities_in_one_round_trip_per_server()
+    {
+        using var servers = new ThreeServers();
+        using var rig = new Rig(servers.All);
+        Sheet[] inB = rig.B.LoadAll();
+        await rig.B.CheckAllAsync(inB); // first scope: fills every token
+
+        await rig.A.RenameAsync([.. Enumerable.Range(0, 10)], "renamed");
+        using var recorder = new MetricsRecorder();
+        await using (FreshScope scope = rig.B.Coherence.BeginScope())
+        {
+            await scope.CheckAsync(inB);
+            Assert.All(inB, sheet => Assert.Equal(sheet.Id < 10 ? $"renamed {sheet.Id}" : $"sheet {sheet.Id}", sheet.Title));
+        }
+
+        foreach (MemcachedServer server in servers.Servers)
+        {
+            Assert.Equal(1, recorder.Get("round_trips", server.Address));
+        }
+    }
+
+    [Fact]
+    public async Task After_a_restart_every_entity_is_validated_through_the_database_and_none_is_accepted_stale()
+    {
+        using var server = new MemcachedServer();
+        using var rig = new Rig(server.Address);
+        Sheet[] inB = rig.B.LoadAll();
+        await rig.B.CheckAllAsync(inB);
+        await rig.A.RenameAsync([.. Enumerable.Range(0, Sheets / 2)], "before restart");
+
+        server.Restart();
+        await rig.B.CheckAllAsync(inB);
+        Assert.All(inB, sheet => Assert.Equal(sheet.Id < Sheets / 2 ? $"before restart {sheet.Id}" : $"sheet {sheet.Id}", sheet.Title));
+
+        // Commits after the restart are seen too: the refilled tokens came from locked database reads.
+        await rig.A.RenameAsync([.. Enumerable.Range(Sheets / 2, 10)], "after restart");
+        await rig.B.CheckAllAsync(inB);
+        Assert.All(inB, sheet => Assert.Equal(rig.Database.ValueOf("Sheet", sheet.Id, 0), sheet.Title));
+    }
+
+    [Fact]
+    public async Task A_dead_node_sends_its_entities_to_the_database_refuses_their_commits_and_is_used_again_when_back()
+    {
+        using var servers = new ThreeServers();
+        using var rig = new Rig(servers.All, configure: o => o.CircuitBreakerCooldown = TimeSpan.FromMilliseconds(200));
+        Sheet[] inB = rig.B.LoadAll();
+        await rig.B.CheckAllAsync(inB);
+        await rig.A.RenameAsync([.. Enumerable.Range(0, Sheets)], "v2");
+
+        MemcachedServer dead = servers.Servers[1];
+        dead.Kill();
+        long fallbacks = 0;
+        using (Count(rig.B.Metrics.Fallbacks, value => Interlocked.Add(ref fallbacks, value)))
+        {
+            await rig.B.CheckAllAsync(inB);
+        }
+
+        Assert.All(inB, sheet => Assert.Equal($"v2 {sheet.Id}", sheet.Title));
+        int onDeadNode = inB.Count(sheet => rig.B.ServerOf(sheet) == dead.Address);
+        Assert.InRange(onDeadNode, 1, Sheets - 1);
+        Assert.Equal(onDeadNode, fallbacks);
+
+        // Writes: an entity on the dead node is refused (its dirty token cannot be raised); the others commit.
+        Sheet onDead = inB.First(sheet => rig.B.ServerOf(sheet) == dead.Address);
+        Sheet onLive = inB.First(sheet => rig.B.ServerOf(sheet) != dead.Address);
+        await Assert.ThrowsAsync<SharedStoreUnavailableException>(() => rig.B.RenameAsync(onDead, "refused"));
+        Assert.Equal($"v2 {onDead.Id}", rig.Database.ValueOf("Sheet", onDead.Id, 0));
+        await rig.B.RenameAsync(onLive, "committed");
+        Assert.Equal("committed", rig.Database.ValueOf("Sheet", onLive.Id, 0));
+
+        // Back: after the breaker's cool-down the node answers again, empty, and its tokens are refilled.
+        dead.Start();
+        Assert.True(await EventuallyAsync(
+            async () =>
+            {
+                long misses = 0;
+                using (Count(rig.B.Metrics.Fallbacks, value => Interlocked.Add(ref misses, value)))
+                {
+                    await rig.B.CheckAllAsync(inB);
+                }
+
+                return misses == 0;
+            },
+            TimeSpan.FromSeconds(10)));
+        Assert.All(inB, sheet => Assert.Equal(rig.Database.ValueOf("Sheet", sheet.Id, 0), sheet.Title));
+    }
+
+    [Fact]
+    public async Task Evicted_tokens_are_misses_never_fresh()
+    {
+        using var server = MemcachedServer.Create(memoryMb: 2);
+        using var rig = new Rig(server.Address);
+        Sheet[] inB = rig.B.LoadAll();
+        await rig.B.CheckAllAsync(inB);
+        await rig.A.RenameAsync([.. Enumerable.Range(0, Sheets)], "v2");
+        await rig.B.CheckAllAsync(inB); // every token is clean(2) now, and B holds version 2
+
+        // A writer commits version 3 of every sheet, then filler keys push the tokens out.
+        await rig.A.RenameAsync([.. Enumerable.Range(0, Sheets)], "v3");
+        string filler = new('x', 16 * 1024);
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        for (int i = 0; i < 20_000 && server.Stat("evictions") < Sheets && !deadline.IsCancellationRequested; i++)
+        {
+            server.Raw($"ms {UniquePrefix()}filler{i} {filler.Length} T0 q\r\n{filler}\r\n");
+        }
+
+        Assert.True(server.Stat("evictions") > 0, "the flood evicted nothing");
+        await rig.B.CheckAllAsync(inB);
+        Assert.All(inB, sheet => Assert.Equal($"v3 {sheet.Id}", sheet.Title));
+    }
+
+    private static MeterListener Count(Counter<long> counter, Action<long> onMeasurement)
+    {
+        var listener = new MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (ReferenceEquals(instrument, counter))
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, _, _) => onMeasurement(value));
+        listener.Start();
+        return listener;
+    }
+
+    /// <summary>One database double with <see cref="Sheets"/> sheets and two "processes", each with its own memcached client.</summary>
+    private sealed class Rig : IDisposable
+    {
+        public Rig(string servers, Action<MemcachedClientOptions>? configure = null)
+        {
+            for (int id = 0; id < Sheets; id++)
+            {
+                Database.Insert(new Sheet { Id = id, Version = 1, Title = $"sheet {id}" });
+            }
+
+            A = new Process(Database, Store(servers, configure));
+            B = new Process(Database, Store(servers, configure));
+        }
+
+        public InMemoryEntityDatabase Database { get; } = new();
+
+        public Process A { get; }
+
+        public Process B { get; }
+
+        public void Dispose()
+        {
+            A.Dispose();
+            B.Dispose();
+        }
+    }
+
+    private sealed class Process : IDisposable
+    {
+        private readonly MemcachedStore _store;
+        private readonly InMemoryEntityConnection _connection;
+
+        public Process(InMemoryEntityDatabase database, MemcachedStore store)
+        {
+            _store = store;
+            Coherence = new Coherence(store, metrics: Metrics);
+            _connection = database.Connect(Coherence);
+        }
+
+        public SharedEntitiesMetrics Metrics { get; } = new();
+
+        public Coherence Coherence { get; }
+
+        public Sheet[] LoadAll() => [.. Enumerable.Range(0, Sheets).Select(id => _connection.Find<Sheet>(id)!)];
+
+        public string ServerOf(Sheet sheet) => _store.GetServer(Coherence.StoreKeyOf(sheet)).Address;
+
+        public async Task CheckAllAsync(Sheet[] sheets)
+        {
+            await using FreshScope scope = Coherence.BeginScope();
+            await scope.CheckAsync(sheets);
+        }
+
+        public Task RenameAsync(int[] ids, string prefix) =>
+            Coherence.RunInScopeAsync((_, _) =>
+            {
+                foreach (int id in ids)
+                {
+                    _connection.Find<Sheet>(id)!.Title = $"{prefix} {id}";
+                }
+
+                return Task.CompletedTask;
+            });
+
+        public async Task RenameAsync(Sheet sheet, string title)
+        {
+            await using FreshScope scope = Coherence.BeginScope();
+            sheet.Title = title;
+            await scope.CommitAsync();
+        }
+
+        public void Dispose()
+        {
+            Coherence.Dispose();
+            Metrics.Dispose();
+            _store.Dispose();
+        }
+    }
+}
