@@ -23,7 +23,10 @@ public sealed class SqliteSharedStore : ISharedStore
     /// <summary>The name of the token table.</summary>
     public const string TableName = "shared_entity_tokens";
 
+    private static readonly AsyncLocal<Enlistment?> Ambient = new();
+
     private readonly string _connectionString;
+    private readonly string _fullPath;
     private readonly TimeProvider _time;
     private readonly int _busyTimeoutMs;
     private readonly bool _useWal;
@@ -48,6 +51,7 @@ public sealed class SqliteSharedStore : ISharedStore
             DefaultTimeout = Math.Max(1, (int)Math.Ceiling(timeout.TotalSeconds)),
         };
         _connectionString = builder.ToString();
+        _fullPath = Path.GetFullPath(builder.DataSource);
         _time = timeProvider ?? TimeProvider.System;
         _useWal = useWal;
     }
@@ -92,6 +96,24 @@ public sealed class SqliteSharedStore : ISharedStore
         command.ExecuteNonQuery();
     }
 
+    /// <summary>
+    /// Makes the batches of every <see cref="SqliteSharedStore"/> on the same file run inside
+    /// <paramref name="transaction"/> (in this flow, until the returned handle is disposed or the transaction ends),
+    /// instead of beginning transactions of their own. A process holding SQLite's write lock (a commit's
+    /// <c>BEGIN IMMEDIATE</c>, a locked version read) must do this: a second transaction on the file would wait for the
+    /// first, which waits for the store. <see cref="AdoNet.DbEntityLoader"/> does it for its own transactions; the
+    /// dirty tokens are then raised atomically with the guarded writes. Call it from a synchronous method (or at the
+    /// level of the code that uses the store): the enlistment flows with the <see cref="ExecutionContext"/>.
+    /// </summary>
+    public static IDisposable EnlistTransaction(SqliteConnection connection, SqliteTransaction transaction)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(transaction);
+        var enlistment = new Enlistment(connection, transaction, Path.GetFullPath(connection.DataSource));
+        Ambient.Value = enlistment;
+        return enlistment;
+    }
+
     /// <inheritdoc/>
     public void Execute(StoreBatch batch)
     {
@@ -104,6 +126,13 @@ public sealed class SqliteSharedStore : ISharedStore
 
         try
         {
+            if (Ambient.Value is { Transaction: { Connection: not null } enlisted } enlistment &&
+                string.Equals(enlistment.FullPath, _fullPath, StringComparison.Ordinal))
+            {
+                Run(batch, enlistment.Connection, enlisted);
+                return;
+            }
+
             using SqliteConnection connection = Open();
             using SqliteTransaction transaction = connection.BeginTransaction(deferred: false);
             var statements = new Statements(connection, transaction);
@@ -149,6 +178,22 @@ public sealed class SqliteSharedStore : ISharedStore
         cancellationToken.ThrowIfCancellationRequested();
         Execute(batch);
         return ValueTask.CompletedTask;
+    }
+
+    private void Run(StoreBatch batch, SqliteConnection connection, SqliteTransaction transaction)
+    {
+        if (!_initialized)
+        {
+            Initialize(connection, transaction);
+            _initialized = true;
+        }
+
+        using var statements = new Statements(connection, transaction);
+        long now = Now();
+        for (int i = 0; i < batch.Count; i++)
+        {
+            batch.SetResult(i, Apply(statements, batch.Operations[i], now));
+        }
     }
 
     private static StoreResult Apply(Statements s, in StoreOperation op, long now)
@@ -251,10 +296,11 @@ public sealed class SqliteSharedStore : ISharedStore
         }
     }
 
-    private void Initialize(SqliteConnection connection)
+    private void Initialize(SqliteConnection connection, SqliteTransaction? transaction = null)
     {
         using SqliteCommand command = connection.CreateCommand();
-        if (_useWal)
+        command.Transaction = transaction;
+        if (_useWal && transaction is null)
         {
             command.CommandText = "PRAGMA journal_mode = WAL";
             command.ExecuteNonQuery();
@@ -264,6 +310,18 @@ public sealed class SqliteSharedStore : ISharedStore
             $"CREATE TABLE IF NOT EXISTS {TableName} (key TEXT PRIMARY KEY, value INTEGER NOT NULL, cas INTEGER NOT NULL, " +
             "expires_at INTEGER NULL, placeholder INTEGER NOT NULL)";
         command.ExecuteNonQuery();
+    }
+
+    private sealed class Enlistment(SqliteConnection connection, SqliteTransaction transaction, string fullPath) : IDisposable
+    {
+        public SqliteConnection Connection { get; } = connection;
+
+        public SqliteTransaction? Transaction { get; private set; } = transaction;
+
+        public string FullPath { get; } = fullPath;
+
+        // A mutation, not an AsyncLocal write: it must be seen by the flow that enlisted, whichever flow disposes.
+        public void Dispose() => Transaction = null;
     }
 
     // CAS values are compared for equality only; the column stores their bits as a signed integer.
