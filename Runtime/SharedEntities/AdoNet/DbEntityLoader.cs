@@ -1,0 +1,624 @@
+using System.Data;
+using System.Data.Common;
+using System.Text;
+using SharedEntities.Loading;
+
+namespace SharedEntities.AdoNet;
+
+/// <summary>
+/// An <see cref="IEntityLoader"/> over a plain <see cref="DbConnection"/> (ADO.NET; Dapper users pass their
+/// connection): batched <c>WHERE key IN (…)</c> reads, version-guarded <c>UPDATE</c>/<c>DELETE</c>, locked version
+/// reads for lease fills, and <see cref="StaleSnapshotException"/> where the database cannot see the newest commit.
+/// See docs/adonet.md.
+/// </summary>
+/// <remarks>
+/// <para>Like a <c>DbContext</c>, a loader and its connection serve one flow at a time. The loader opens the
+/// connection if it is closed and never closes it.</para>
+/// <para>When the application runs its own transaction on the connection, it tells the loader through
+/// <see cref="Transaction"/> (or begins it with <see cref="BeginTransaction"/>): reads then run in it, so a reload
+/// sees what that transaction sees — and the runtime refuses an old snapshot with
+/// <see cref="StaleSnapshotException"/>. A scope cannot commit inside an application transaction (the loader must
+/// own the commit to publish after it): <see cref="BeginWriteAsync"/> throws then.</para>
+/// </remarks>
+public sealed class DbEntityLoader : IEntityLoader
+{
+    private readonly Dictionary<Type, DbEntityMapping> _mappings = [];
+    private DbTransaction? _transaction;
+
+    /// <summary>Creates a loader.</summary>
+    /// <param name="coherence">The runtime the entities found are attached to.</param>
+    /// <param name="connection">The connection (opened on first use if closed).</param>
+    /// <param name="dialect"><see cref="DbDialect.PostgreSql"/> or <see cref="Sqlite.SqliteDialect.Instance"/>.</param>
+    /// <param name="mappings">One per entity class.</param>
+    public DbEntityLoader(Coherence coherence, DbConnection connection, DbDialect dialect, params IEnumerable<DbEntityMapping> mappings)
+    {
+        ArgumentNullException.ThrowIfNull(coherence);
+        ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(dialect);
+        ArgumentNullException.ThrowIfNull(mappings);
+        Coherence = coherence;
+        Connection = connection;
+        Dialect = dialect;
+        foreach (DbEntityMapping mapping in mappings)
+        {
+            _mappings.Add(mapping.EntityType, mapping);
+        }
+    }
+
+    /// <summary>The runtime.</summary>
+    public Coherence Coherence { get; }
+
+    /// <summary>The connection.</summary>
+    public DbConnection Connection { get; }
+
+    /// <summary>The dialect.</summary>
+    public DbDialect Dialect { get; }
+
+    /// <summary>The number of statements executed (a batched read counts once).</summary>
+    public int Statements { get; private set; }
+
+    /// <summary>The application's transaction on <see cref="Connection"/>, if any; finished transactions are ignored.</summary>
+    public DbTransaction? Transaction
+    {
+        get
+        {
+            try
+            {
+                return _transaction is { Connection: not null } active ? active : null;
+            }
+            catch (ObjectDisposedException)
+            {
+                return null;
+            }
+        }
+
+        set => _transaction = value;
+    }
+
+    /// <summary>Begins an application transaction on the connection and uses it for the loader's reads.</summary>
+    public DbTransaction BeginTransaction(IsolationLevel isolationLevel)
+    {
+        EnsureOpen();
+        DbTransaction transaction = Connection.BeginTransaction(isolationLevel);
+        Transaction = transaction;
+        return transaction;
+    }
+
+    /// <summary>The mapping of <paramref name="entityType"/>.</summary>
+    public DbEntityMapping MappingOf(Type entityType)
+    {
+        ArgumentNullException.ThrowIfNull(entityType);
+        return _mappings.TryGetValue(entityType, out DbEntityMapping? mapping)
+            ? mapping
+            : throw new InvalidOperationException($"{entityType} is not mapped in this DbEntityLoader.");
+    }
+
+    /// <summary>
+    /// Loads the row with key <paramref name="key"/> into a new <typeparamref name="T"/> attached to the runtime (and
+    /// tracked by the current scope), or <see langword="null"/> if there is none.
+    /// </summary>
+    public T? Find<T>(object key)
+        where T : class, ISharedEntity => SyncComplete(FindCoreAsync<T>([key], async: false, CancellationToken.None)) is [var found] ? found : null;
+
+    /// <inheritdoc cref="Find"/>
+    public async Task<T?> FindAsync<T>(object key, CancellationToken cancellationToken = default)
+        where T : class, ISharedEntity => await FindCoreAsync<T>([key], async: true, cancellationToken).ConfigureAwait(false) is [var found] ? found : null;
+
+    /// <summary>Loads the rows with the given keys in one query (per chunk of keys); rows that do not exist are left out.</summary>
+    public Task<IReadOnlyList<T>> FindManyAsync<T>(IEnumerable<object> keys, CancellationToken cancellationToken = default)
+        where T : class, ISharedEntity
+    {
+        ArgumentNullException.ThrowIfNull(keys);
+        return FindCoreAsync<T>([.. keys], async: true, cancellationToken).AsTask();
+    }
+
+    /// <summary>
+    /// Inserts a new entity's row (a versioned entity at its current version, at least 1) and attaches it. Its token
+    /// needs no publishing: no process can hold an older copy.
+    /// </summary>
+    public async Task<T> InsertAsync<T>(T entity, CancellationToken cancellationToken = default)
+        where T : class, ISharedEntity
+    {
+        ArgumentNullException.ThrowIfNull(entity);
+        DbEntityMapping mapping = MappingOf(entity.GetType());
+        if (entity is IVersionedSharedEntity { SharedVersion: < 1 } versioned)
+        {
+            versioned.SharedVersion = 1;
+        }
+
+        await using DbCommand command = CreateCommand(Transaction);
+        var columns = new List<string> { mapping.KeyColumn };
+        AddParameter(command, entity.SharedKey);
+        if (mapping.VersionColumn is { } versionColumn)
+        {
+            columns.Add(versionColumn);
+            AddParameter(command, ((IVersionedSharedEntity)entity).SharedVersion);
+        }
+
+        for (int i = 0; i < mapping.Columns.Count; i++)
+        {
+            columns.Add(mapping.Columns[i]);
+            AddParameter(command, entity.GetSharedValue(i));
+        }
+
+        command.CommandText =
+            $"INSERT INTO {Dialect.Quote(mapping.Table)} ({string.Join(", ", columns.Select(Dialect.Quote))}) " +
+            $"VALUES ({string.Join(", ", Enumerable.Range(0, columns.Count).Select(Dialect.ParameterName))})";
+        await EnsureOpenAsync(cancellationToken).ConfigureAwait(false);
+        Statements++;
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        return Coherence.Attach(entity, this);
+    }
+
+    /// <inheritdoc/>
+    public void Reload(IReadOnlyList<ISharedEntity> entities, bool[] found) =>
+        SyncComplete(ReloadCoreAsync(entities, found, async: false, CancellationToken.None));
+
+    /// <inheritdoc/>
+    public ValueTask ReloadAsync(IReadOnlyList<ISharedEntity> entities, bool[] found, CancellationToken cancellationToken) =>
+        ReloadCoreAsync(entities, found, async: true, cancellationToken);
+
+    /// <inheritdoc/>
+    public void ReadVersions(IReadOnlyList<IVersionedSharedEntity> entities, long?[] versions) =>
+        SyncComplete(ReadVersionsCoreAsync(entities, versions, Transaction, locking: false, async: false, CancellationToken.None));
+
+    /// <inheritdoc/>
+    public ValueTask ReadVersionsAsync(IReadOnlyList<IVersionedSharedEntity> entities, long?[] versions, CancellationToken cancellationToken) =>
+        ReadVersionsCoreAsync(entities, versions, Transaction, locking: false, async: true, cancellationToken);
+
+    /// <inheritdoc/>
+    public IVersionLock LockVersions(IReadOnlyList<IVersionedSharedEntity> entities)
+    {
+        var versionLock = (VersionLock)SyncComplete(LockVersionsCoreAsync(entities, async: false, CancellationToken.None));
+
+        // Here, in a synchronous method, and not inside the async core: an AsyncLocal set inside an async method is
+        // discarded when it returns, and the runtime's fills must see the enlistment.
+        versionLock.Enlistment = Dialect.EnlistStore(Connection, versionLock.Transaction);
+        return versionLock;
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<IVersionLock> LockVersionsAsync(IReadOnlyList<IVersionedSharedEntity> entities, CancellationToken cancellationToken)
+    {
+        if (Dialect.RunsSynchronously)
+        {
+            // Synchronously, so that the store enlistment made under the lock flows back to the runtime's caller.
+            cancellationToken.ThrowIfCancellationRequested();
+            return new ValueTask<IVersionLock>(LockVersions(entities));
+        }
+
+        return LockVersionsCoreAsync(entities, async: true, cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    /// <exception cref="InvalidOperationException">An application transaction is open on the connection.</exception>
+    public ValueTask<IEntityWriteTransaction> BeginWriteAsync(CancellationToken cancellationToken)
+    {
+        if (Transaction is not null)
+        {
+            throw new InvalidOperationException(
+                "A scope cannot commit inside an application transaction on the loader's connection: the loader must own the commit to publish the " +
+                "new versions after it. Commit or roll back the application transaction first, or commit the scope on another connection.");
+        }
+
+        if (Dialect.RunsSynchronously)
+        {
+            // Synchronously, so that the store enlistment flows back to the runtime, which raises the dirty tokens in it.
+            cancellationToken.ThrowIfCancellationRequested();
+            EnsureOpen();
+            DbTransaction transaction = Connection.BeginTransaction(Dialect.OwnTransactionIsolation);
+            return new ValueTask<IEntityWriteTransaction>(new WriteTransaction(this, transaction, Dialect.EnlistStore(Connection, transaction)));
+        }
+
+        return BeginWriteCoreAsync(cancellationToken);
+    }
+
+    private async ValueTask<IEntityWriteTransaction> BeginWriteCoreAsync(CancellationToken cancellationToken)
+    {
+        await EnsureOpenAsync(cancellationToken).ConfigureAwait(false);
+        DbTransaction transaction = await Connection.BeginTransactionAsync(Dialect.OwnTransactionIsolation, cancellationToken).ConfigureAwait(false);
+        return new WriteTransaction(this, transaction, enlistment: null);
+    }
+
+    private static void SyncComplete(ValueTask task)
+    {
+        if (!task.IsCompleted)
+        {
+            throw new InvalidOperationException("A synchronous loader path did not complete synchronously.");
+        }
+
+        task.GetAwaiter().GetResult();
+    }
+
+    private static T SyncComplete<T>(ValueTask<T> task) =>
+        task.IsCompleted ? task.GetAwaiter().GetResult() : throw new InvalidOperationException("A synchronous loader path did not complete synchronously.");
+
+    private async ValueTask<IReadOnlyList<T>> FindCoreAsync<T>(object[] keys, bool async, CancellationToken cancellationToken)
+        where T : class, ISharedEntity
+    {
+        DbEntityMapping mapping = MappingOf(typeof(T));
+        var entities = new ISharedEntity[keys.Length];
+        for (int i = 0; i < keys.Length; i++)
+        {
+            ArgumentNullException.ThrowIfNull(keys[i]);
+            entities[i] = mapping.Create(keys[i]);
+        }
+
+        var found = new bool[keys.Length];
+        await ReloadCoreAsync(entities, found, async, cancellationToken).ConfigureAwait(false);
+        var result = new List<T>(keys.Length);
+        for (int i = 0; i < keys.Length; i++)
+        {
+            if (found[i])
+            {
+                result.Add(Coherence.Attach((T)entities[i], this));
+            }
+        }
+
+        return result;
+    }
+
+    private async ValueTask ReloadCoreAsync(IReadOnlyList<ISharedEntity> entities, bool[] found, bool async, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(entities);
+        ArgumentNullException.ThrowIfNull(found);
+        Array.Fill(found, false);
+        foreach (IGrouping<Type, int> group in Enumerable.Range(0, entities.Count).GroupBy(i => entities[i].GetType()))
+        {
+            DbEntityMapping mapping = MappingOf(group.Key);
+            var columns = new List<string> { mapping.KeyColumn };
+            if (mapping.VersionColumn is { } version)
+            {
+                columns.Add(version);
+            }
+
+            int first = columns.Count;
+            columns.AddRange(mapping.Columns);
+            await SelectByKeysAsync(mapping, columns, [.. group], entities, Transaction, lockClause: "", async, (reader, index) =>
+            {
+                ISharedEntity entity = entities[index];
+                for (int p = 0; p < mapping.Columns.Count; p++)
+                {
+                    entity.SetSharedValue(p, DbValues.To(reader.GetValue(first + p), mapping.SharedType.Properties[p].PropertyType));
+                }
+
+                if (entity is IVersionedSharedEntity versioned)
+                {
+                    versioned.SharedVersion = Convert.ToInt64(reader.GetValue(1), System.Globalization.CultureInfo.InvariantCulture);
+                }
+
+                found[index] = true;
+            }, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async ValueTask ReadVersionsCoreAsync(
+        IReadOnlyList<IVersionedSharedEntity> entities, long?[] versions, DbTransaction? transaction, bool locking, bool async, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(entities);
+        ArgumentNullException.ThrowIfNull(versions);
+        Array.Fill(versions, null);
+        foreach (IGrouping<Type, int> group in Enumerable.Range(0, entities.Count).GroupBy(i => entities[i].GetType()))
+        {
+            DbEntityMapping mapping = MappingOf(group.Key);
+            string versionColumn = mapping.VersionColumn
+                ?? throw new InvalidOperationException($"{mapping.SharedType.Name} has no version column.");
+            int[] indexes = [.. group];
+            if (locking && transaction is not null && Dialect.WriteLockStatement(Dialect.Quote(mapping.Table), Dialect.Quote(versionColumn)) is { } writeLock)
+            {
+                await using DbCommand command = CreateCommand(transaction);
+                command.CommandText = writeLock;
+                await ExecuteAsync(command, mapping, entities[indexes[0]], async, cancellationToken).ConfigureAwait(false);
+            }
+
+            await SelectByKeysAsync(
+                mapping,
+                [mapping.KeyColumn, versionColumn],
+                indexes,
+                entities,
+                transaction,
+                locking ? Dialect.LockingReadClause : "",
+                async,
+                (reader, index) => versions[index] = Convert.ToInt64(reader.GetValue(1), System.Globalization.CultureInfo.InvariantCulture),
+                cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async ValueTask<IVersionLock> LockVersionsCoreAsync(IReadOnlyList<IVersionedSharedEntity> entities, bool async, CancellationToken cancellationToken)
+    {
+        // Inside the application's transaction the lock lasts as long as that transaction; otherwise the loader holds
+        // a short transaction of its own (BEGIN IMMEDIATE in SQLite, READ COMMITTED + FOR SHARE in PostgreSQL).
+        DbTransaction? own = null;
+        DbTransaction? transaction = Transaction;
+        if (transaction is null)
+        {
+            if (async)
+            {
+                await EnsureOpenAsync(cancellationToken).ConfigureAwait(false);
+                own = await Connection.BeginTransactionAsync(Dialect.OwnTransactionIsolation, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                EnsureOpen();
+                own = Connection.BeginTransaction(Dialect.OwnTransactionIsolation);
+            }
+
+            transaction = own;
+        }
+
+        try
+        {
+            var versions = new long?[entities.Count];
+            await ReadVersionsCoreAsync(entities, versions, transaction, locking: true, async, cancellationToken).ConfigureAwait(false);
+            return new VersionLock(own, transaction, versions);
+        }
+        catch
+        {
+            own?.Dispose();
+            throw;
+        }
+    }
+
+    private async ValueTask SelectByKeysAsync<TEntity>(
+        DbEntityMapping mapping,
+        List<string> columns,
+        int[] indexes,
+        IReadOnlyList<TEntity> entities,
+        DbTransaction? transaction,
+        string lockClause,
+        bool async,
+        Action<DbDataReader, int> onRow,
+        CancellationToken cancellationToken)
+        where TEntity : ISharedEntity
+    {
+        string select = $"SELECT {string.Join(", ", columns.Select(Dialect.Quote))} FROM {Dialect.Quote(mapping.Table)} WHERE {Dialect.Quote(mapping.KeyColumn)} IN (";
+        int chunkSize = Math.Max(1, Dialect.MaxParametersPerStatement);
+        for (int start = 0; start < indexes.Length; start += chunkSize)
+        {
+            int[] chunk = indexes[start..Math.Min(indexes.Length, start + chunkSize)];
+            var byKey = new Dictionary<object, List<int>>();
+            await using DbCommand command = CreateCommand(transaction);
+            var sql = new StringBuilder(select);
+            foreach (int index in chunk)
+            {
+                object key = mapping.NormalizeKey(entities[index].SharedKey);
+                if (!byKey.TryGetValue(key, out List<int>? same))
+                {
+                    byKey[key] = same = [];
+                    sql.Append(byKey.Count == 1 ? "" : ", ").Append(AddParameter(command, key));
+                }
+
+                same.Add(index);
+            }
+
+            command.CommandText = sql.Append(')').Append(lockClause).ToString();
+            DbDataReader reader = await ExecuteReaderAsync(command, mapping, entities[chunk[0]], async, cancellationToken).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                while (async ? await ReadAsync(reader, mapping, entities[chunk[0]], cancellationToken).ConfigureAwait(false) : Read(reader, mapping, entities[chunk[0]]))
+                {
+                    if (byKey.TryGetValue(mapping.NormalizeKey(reader.GetValue(0)), out List<int>? targets))
+                    {
+                        foreach (int index in targets)
+                        {
+                            onRow(reader, index);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private DbCommand CreateCommand(DbTransaction? transaction)
+    {
+        DbCommand command = Connection.CreateCommand();
+        command.Transaction = transaction;
+        return command;
+    }
+
+    private string AddParameter(DbCommand command, object? value)
+    {
+        DbParameter parameter = command.CreateParameter();
+        parameter.ParameterName = Dialect.ParameterName(command.Parameters.Count);
+        parameter.Value = DbValues.ToParameter(value);
+        command.Parameters.Add(parameter);
+        return parameter.ParameterName;
+    }
+
+    private void EnsureOpen()
+    {
+        if (Connection.State != ConnectionState.Open)
+        {
+            Connection.Open();
+        }
+    }
+
+    private async ValueTask EnsureOpenAsync(CancellationToken cancellationToken)
+    {
+        if (Connection.State != ConnectionState.Open)
+        {
+            await Connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    // Every statement goes through one of these three, which turn the database's "snapshot too old" into the runtime's exception.
+    private async ValueTask<DbDataReader> ExecuteReaderAsync(DbCommand command, DbEntityMapping mapping, ISharedEntity sample, bool async, CancellationToken cancellationToken)
+    {
+        try
+        {
+            Statements++;
+            if (async)
+            {
+                await EnsureOpenAsync(cancellationToken).ConfigureAwait(false);
+                return await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            EnsureOpen();
+            return command.ExecuteReader();
+        }
+        catch (DbException ex) when (Dialect.IsStaleSnapshot(ex))
+        {
+            throw StaleSnapshot(mapping, sample, ex);
+        }
+    }
+
+    private async ValueTask ExecuteAsync(DbCommand command, DbEntityMapping mapping, ISharedEntity sample, bool async, CancellationToken cancellationToken)
+    {
+        try
+        {
+            Statements++;
+            if (async)
+            {
+                await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                command.ExecuteNonQuery();
+            }
+        }
+        catch (DbException ex) when (Dialect.IsStaleSnapshot(ex))
+        {
+            throw StaleSnapshot(mapping, sample, ex);
+        }
+    }
+
+    private async ValueTask<bool> ReadAsync(DbDataReader reader, DbEntityMapping mapping, ISharedEntity sample, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (DbException ex) when (Dialect.IsStaleSnapshot(ex))
+        {
+            throw StaleSnapshot(mapping, sample, ex);
+        }
+    }
+
+    private bool Read(DbDataReader reader, DbEntityMapping mapping, ISharedEntity sample)
+    {
+        try
+        {
+            return reader.Read();
+        }
+        catch (DbException ex) when (Dialect.IsStaleSnapshot(ex))
+        {
+            throw StaleSnapshot(mapping, sample, ex);
+        }
+    }
+
+    // The database refused the statement because the transaction's snapshot predates a newer commit; which version
+    // is committed it does not say (-1).
+    private static StaleSnapshotException StaleSnapshot(DbEntityMapping mapping, ISharedEntity sample, DbException cause)
+    {
+        _ = cause;
+        return new(mapping.SharedType.Name, sample.SharedKey, -1, sample is IVersionedSharedEntity v ? v.SharedVersion : -1);
+    }
+
+    private sealed class VersionLock(DbTransaction? own, DbTransaction transaction, long?[] versions) : IVersionLock
+    {
+        public IReadOnlyList<long?> Versions => versions;
+
+        /// <summary>The transaction holding the lock (the loader's own, or the application's).</summary>
+        public DbTransaction Transaction => transaction;
+
+        /// <summary>The store's enlistment in <see cref="Transaction"/>, for dialects whose store lives in the same database.</summary>
+        public IDisposable? Enlistment { get; set; }
+
+        public void Dispose()
+        {
+            Enlistment?.Dispose();
+            if (own is { Connection: not null })
+            {
+                own.Commit();
+            }
+
+            own?.Dispose();
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            Enlistment?.Dispose();
+            if (own is { Connection: not null })
+            {
+                await own.CommitAsync().ConfigureAwait(false);
+            }
+
+            if (own is not null)
+            {
+                await own.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    private sealed class WriteTransaction(DbEntityLoader loader, DbTransaction transaction, IDisposable? enlistment) : IEntityWriteTransaction
+    {
+        public async ValueTask<bool> UpdateAsync(ISharedEntity entity, long? expectedVersion, long? newVersion, CancellationToken cancellationToken)
+        {
+            ArgumentNullException.ThrowIfNull(entity);
+            DbEntityMapping mapping = loader.MappingOf(entity.GetType());
+            DbDialect d = loader.Dialect;
+            await using DbCommand command = loader.CreateCommand(transaction);
+            var sets = new List<string>();
+            for (int i = 0; i < mapping.Columns.Count; i++)
+            {
+                sets.Add($"{d.Quote(mapping.Columns[i])} = {loader.AddParameter(command, entity.GetSharedValue(i))}");
+            }
+
+            if (mapping.VersionColumn is { } version && newVersion is { } next)
+            {
+                sets.Add($"{d.Quote(version)} = {loader.AddParameter(command, next)}");
+            }
+
+            command.CommandText = $"UPDATE {d.Quote(mapping.Table)} SET {string.Join(", ", sets)} WHERE {Guard(command, mapping, entity, expectedVersion)}";
+            return await ExecuteGuardedAsync(command, mapping, entity, cancellationToken).ConfigureAwait(false);
+        }
+
+        public async ValueTask<bool> DeleteAsync(ISharedEntity entity, long? expectedVersion, CancellationToken cancellationToken)
+        {
+            ArgumentNullException.ThrowIfNull(entity);
+            DbEntityMapping mapping = loader.MappingOf(entity.GetType());
+            await using DbCommand command = loader.CreateCommand(transaction);
+            command.CommandText = $"DELETE FROM {loader.Dialect.Quote(mapping.Table)} WHERE {Guard(command, mapping, entity, expectedVersion)}";
+            return await ExecuteGuardedAsync(command, mapping, entity, cancellationToken).ConfigureAwait(false);
+        }
+
+        public async ValueTask CommitAsync(CancellationToken cancellationToken)
+        {
+            loader.Statements++;
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            enlistment?.Dispose();
+        }
+
+        public ValueTask DisposeAsync()
+        {
+            enlistment?.Dispose();
+            return transaction.DisposeAsync();
+        }
+
+        private string Guard(DbCommand command, DbEntityMapping mapping, ISharedEntity entity, long? expectedVersion)
+        {
+            DbDialect d = loader.Dialect;
+            string guard = $"{d.Quote(mapping.KeyColumn)} = {loader.AddParameter(command, mapping.NormalizeKey(entity.SharedKey))}";
+            if (expectedVersion is { } expected && mapping.VersionColumn is { } version)
+            {
+                guard += $" AND {d.Quote(version)} = {loader.AddParameter(command, expected)}";
+            }
+
+            return guard;
+        }
+
+        private async ValueTask<bool> ExecuteGuardedAsync(DbCommand command, DbEntityMapping mapping, ISharedEntity entity, CancellationToken cancellationToken)
+        {
+            try
+            {
+                loader.Statements++;
+                return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+            }
+            catch (DbException ex) when (loader.Dialect.IsStaleSnapshot(ex))
+            {
+                // Our own transaction is READ COMMITTED / IMMEDIATE, so this means another process won the row.
+                return false;
+            }
+        }
+    }
+}
