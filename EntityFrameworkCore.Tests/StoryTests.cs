@@ -1,3 +1,4 @@
+using System.Data;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata;
@@ -7,24 +8,14 @@ using SharedEntities.Sqlite;
 namespace SharedEntities.EntityFrameworkCore.Tests;
 
 /// <summary>
-/// The seed and Django stories through EF Core: two "processes" (each its own runtime and DbContext) on one SQLite
-/// file, with the embedded store in the same file.
+/// The seed and Django stories through EF Core: two "processes" (each its own runtime and DbContext) on one
+/// database and one embedded store. Run on SQLite (the store in the data file) and on PostgreSQL.
 /// </summary>
-public sealed class SqliteStoryTests : IDisposable
+public abstract class StoryTests : IDisposable
 {
-    private readonly TempFolder _folder = new();
-    private readonly SqliteSharedStore _store;
     private readonly List<IDisposable> _owned = [];
 
-    public SqliteStoryTests()
-    {
-        _store = new SqliteSharedStore(ConnectionString);
-        using SheetContext context = NewContext(new Coherence(_store));
-        context.Database.EnsureCreated();
-        context.Database.ExecuteSqlRaw("PRAGMA journal_mode = WAL");
-    }
-
-    private string ConnectionString => $"Data Source={_folder.File("app.db")};Default Timeout=5";
+    protected abstract SqliteSharedStore Store { get; }
 
     public void Dispose()
     {
@@ -33,7 +24,8 @@ public sealed class SqliteStoryTests : IDisposable
             _owned[i].Dispose();
         }
 
-        _folder.Dispose();
+        DisposeDatabase();
+        GC.SuppressFinalize(this);
     }
 
     [Fact]
@@ -82,7 +74,7 @@ public sealed class SqliteStoryTests : IDisposable
             a.Context.SaveChangesShared();
         }
 
-        Assert.Equal(SharedToken.Tombstone.Value, _store.Peek(a.Coherence.StoreKeyOf(inB)));
+        Assert.Equal(SharedToken.Tombstone.Value, Store.Peek(a.Coherence.StoreKeyOf(inB)));
         await using (b.Coherence.BeginScope())
         {
             Assert.Throws<EntityDeletedException>(() => inB.Title);
@@ -149,21 +141,15 @@ public sealed class SqliteStoryTests : IDisposable
     }
 
     [Fact]
-    public async Task Django_story_inside_a_deferred_transaction_that_has_read_gets_the_stale_snapshot_exception()
+    public async Task Django_story_inside_a_repeatable_read_transaction_gets_the_stale_snapshot_exception()
     {
         Proc a = NewProcess();
         Proc b = NewProcess();
         Insert(a, 1, "Q1");
         Sheet inB = b.Context.Sheets.Single(s => s.Id == 1);
 
-        // A deferred transaction takes its WAL snapshot at its first read: SQLite's REPEATABLE READ.
-        b.Context.Database.OpenConnection();
-        var connection = (SqliteConnection)b.Context.Database.GetDbConnection();
-        using (SqliteTransaction snapshot = connection.BeginTransaction(deferred: true))
+        using (BeginSnapshot(b.Context))
         {
-            b.Context.Database.UseTransaction(snapshot);
-            Assert.Equal(1, b.Context.Sheets.AsNoTracking().Count());
-
             await using (a.Coherence.BeginScope())
             {
                 a.Context.Sheets.Single(s => s.Id == 1).Title = "from A";
@@ -176,9 +162,6 @@ public sealed class SqliteStoryTests : IDisposable
                 Assert.Equal("Sheet", stale.EntityName);
                 Assert.Contains("Commit or roll back", stale.Message, StringComparison.Ordinal);
             }
-
-            snapshot.Rollback();
-            b.Context.Database.UseTransaction(null);
         }
 
         await using (b.Coherence.BeginScope())
@@ -195,7 +178,7 @@ public sealed class SqliteStoryTests : IDisposable
         Insert(a, 1, "Q1");
         Sheet inB = WarmUp(b);
         string key = b.Coherence.StoreKeyOf(inB);
-        long? before = _store.Peek(key);
+        long? before = Store.Peek(key);
         Assert.Equal(SharedToken.Clean(1).Value, before);
 
         Sheet inA = a.Context.Sheets.Single(s => s.Id == 1);
@@ -209,7 +192,7 @@ public sealed class SqliteStoryTests : IDisposable
                 transaction.Rollback();
             }
 
-            Assert.Equal(before, _store.Peek(key));
+            Assert.Equal(before, Store.Peek(key));
             Assert.Equal(1, inA.Version);
         }
 
@@ -245,13 +228,13 @@ public sealed class SqliteStoryTests : IDisposable
                 await a.Context.SaveChangesSharedAsync();
                 a.Context.Sheets.Single(s => s.Id == 2).Title = "other 2";
                 await a.Context.SaveChangesSharedAsync();
-                Assert.Equal(SharedToken.Clean(1).Value, _store.Peek(key));
+                Assert.Equal(SharedToken.Clean(1).Value, Store.Peek(key));
                 await transaction.CommitAsync();
             }
         }
 
-        Assert.Equal(SharedToken.Clean(2).Value, _store.Peek(key));
-        Assert.Equal(SharedToken.Clean(2).Value, _store.Peek(key.Replace(":1", ":2", StringComparison.Ordinal)));
+        Assert.Equal(SharedToken.Clean(2).Value, Store.Peek(key));
+        Assert.Equal(SharedToken.Clean(2).Value, Store.Peek(key.Replace(":1", ":2", StringComparison.Ordinal)));
         await using (b.Coherence.BeginScope())
         {
             Assert.Equal("Q2", inB.Title);
@@ -271,7 +254,7 @@ public sealed class SqliteStoryTests : IDisposable
             Assert.Equal(1, a.Context.SaveChanges());
         }
 
-        Assert.Equal(SharedToken.Clean(2).Value, _store.Peek(b.Coherence.StoreKeyOf(inB)));
+        Assert.Equal(SharedToken.Clean(2).Value, Store.Peek(b.Coherence.StoreKeyOf(inB)));
         using (b.Coherence.BeginScope())
         {
             Assert.Equal("Q2", inB.Title);
@@ -288,7 +271,7 @@ public sealed class SqliteStoryTests : IDisposable
             Proc b = NewProcess();
             Sheet inB = b.Context.Sheets.Single(s => s.Id == 1);
             string key = b.Coherence.StoreKeyOf(inB);
-            _store.Evict(key);
+            Store.Evict(key);
             await using (FreshScope scope = b.Coherence.BeginScope())
             {
                 if (async)
@@ -299,7 +282,7 @@ public sealed class SqliteStoryTests : IDisposable
                 Assert.Equal("Q1", inB.Title);
             }
 
-            Assert.Equal(SharedToken.Clean(1).Value, _store.Peek(key));
+            Assert.Equal(SharedToken.Clean(1).Value, Store.Peek(key));
         }
     }
 
@@ -354,6 +337,21 @@ public sealed class SqliteStoryTests : IDisposable
         Assert.Contains("SaveChanges", refused.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void A_save_whose_dirty_token_the_store_cannot_take_is_not_committed()
+    {
+        Proc a = NewProcess();
+        Insert(a, 1, "Q1");
+        var down = new SqliteSharedStore($"Data Source={Path.Combine(Path.GetTempPath(), "se-ef-missing-" + Guid.NewGuid().ToString("N"), "x.db")}");
+        using var coherence = new Coherence(down);
+        using SheetContext context = NewContext(coherence);
+        Sheet sheet = context.Sheets.Single(s => s.Id == 1);
+        sheet.Title = "not without a dirty token";
+        Assert.Throws<SharedStoreUnavailableException>(() => context.SaveChangesShared());
+        Assert.Equal(1, sheet.Version);
+        Assert.Equal(("Q1", 1L), ReadRow(1));
+    }
+
     private static Sheet WarmUp(Proc process)
     {
         using (process.Coherence.BeginScope())
@@ -364,35 +362,120 @@ public sealed class SqliteStoryTests : IDisposable
         }
     }
 
-    private (string Title, long Version) ReadRow(int id)
+    protected (string Title, long Version) ReadRow(int id)
     {
-        using var connection = new SqliteConnection(ConnectionString);
-        connection.Open();
-        using SqliteCommand command = connection.CreateCommand();
-        command.CommandText = "SELECT Title, Version FROM sheets WHERE Id = $id";
-        command.Parameters.AddWithValue("$id", id);
-        using SqliteDataReader reader = command.ExecuteReader();
-        Assert.True(reader.Read());
-        return (reader.GetString(0), reader.GetInt64(1));
+        using SheetContext context = NewContext(new Coherence(Store));
+        var row = context.Sheets.AsNoTracking().Where(s => s.Id == id).Select(s => new { s.Title, s.Version }).Single();
+        return (row.Title, row.Version);
     }
 
-    private static void Insert(Proc process, int id, string title)
+    protected static void Insert(Proc process, int id, string title)
     {
         process.Context.Sheets.Add(new Sheet { Id = id, Title = title });
         process.Context.SaveChanges();
     }
 
-    private SheetContext NewContext(Coherence coherence) =>
-        new(new DbContextOptionsBuilder<SheetContext>().UseSqlite(ConnectionString).UseSharedEntities(coherence).Options);
+    protected abstract void Configure(DbContextOptionsBuilder options);
 
-    private Proc NewProcess()
+    /// <summary>Begins, in <paramref name="context"/>, a transaction whose snapshot is taken now (REPEATABLE READ); disposing rolls it back.</summary>
+    protected abstract IDisposable BeginSnapshot(SheetContext context);
+
+    protected abstract void DisposeDatabase();
+
+    protected SheetContext NewContext(Coherence coherence)
     {
-        var coherence = new Coherence(_store);
+        var options = new DbContextOptionsBuilder<SheetContext>();
+        Configure(options);
+        return new SheetContext(options.UseSharedEntities(coherence).Options);
+    }
+
+    protected void CreateSchema()
+    {
+        using SheetContext context = NewContext(new Coherence(Store));
+        context.Database.EnsureCreated();
+    }
+
+    protected Proc NewProcess()
+    {
+        var coherence = new Coherence(Store);
         SheetContext context = NewContext(coherence);
         _owned.Add(coherence);
         _owned.Add(context);
         return new Proc(coherence, context);
     }
 
-    private sealed record Proc(Coherence Coherence, SheetContext Context);
+    protected sealed record Proc(Coherence Coherence, SheetContext Context);
+}
+
+public sealed class SqliteStoryTests : StoryTests
+{
+    private readonly TempFolder _folder = new();
+    private readonly SqliteSharedStore _store;
+
+    public SqliteStoryTests()
+    {
+        _store = new SqliteSharedStore(ConnectionString); // the embedded store, in the data file
+        CreateSchema();
+        using SheetContext context = NewContext(new Coherence(_store));
+        context.Database.ExecuteSqlRaw("PRAGMA journal_mode = WAL");
+    }
+
+    protected override SqliteSharedStore Store => _store;
+
+    private string ConnectionString => $"Data Source={_folder.File("app.db")};Default Timeout=5";
+
+    protected override void Configure(DbContextOptionsBuilder options) => options.UseSqlite(ConnectionString);
+
+    protected override IDisposable BeginSnapshot(SheetContext context)
+    {
+        // A deferred transaction takes its WAL snapshot at its first read: SQLite's REPEATABLE READ.
+        context.Database.OpenConnection();
+        SqliteTransaction transaction = ((SqliteConnection)context.Database.GetDbConnection()).BeginTransaction(deferred: true);
+        context.Database.UseTransaction(transaction);
+        Assert.True(context.Sheets.AsNoTracking().Any());
+        return new Snapshot(context, transaction);
+    }
+
+    protected override void DisposeDatabase() => _folder.Dispose();
+
+    private sealed class Snapshot(SheetContext context, SqliteTransaction transaction) : IDisposable
+    {
+        public void Dispose()
+        {
+            transaction.Rollback();
+            context.Database.UseTransaction(null);
+            transaction.Dispose();
+        }
+    }
+}
+
+[Collection(PostgresFixture.Name)]
+public sealed class PostgresStoryTests : StoryTests
+{
+    private readonly TempFolder _folder = new();
+    private readonly SqliteSharedStore _store;
+    private readonly string _connectionString;
+
+    public PostgresStoryTests(PostgresCluster cluster)
+    {
+        ArgumentNullException.ThrowIfNull(cluster);
+
+        // A database per test (EnsureCreated creates it); the cross-process store: the embedded store in a file of its own.
+        _connectionString = cluster.ConnectionString.Replace("Database=postgres", "Database=se_" + Guid.NewGuid().ToString("N")[..12], StringComparison.Ordinal);
+        _store = new SqliteSharedStore($"Data Source={_folder.File("tokens.db")}");
+        CreateSchema();
+    }
+
+    protected override SqliteSharedStore Store => _store;
+
+    protected override void Configure(DbContextOptionsBuilder options) => options.UseNpgsql(_connectionString);
+
+    protected override IDisposable BeginSnapshot(SheetContext context)
+    {
+        Microsoft.EntityFrameworkCore.Storage.IDbContextTransaction transaction = context.Database.BeginTransaction(IsolationLevel.RepeatableRead);
+        Assert.True(context.Sheets.AsNoTracking().Any());
+        return transaction;
+    }
+
+    protected override void DisposeDatabase() => _folder.Dispose();
 }
