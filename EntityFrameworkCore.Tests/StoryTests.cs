@@ -352,6 +352,62 @@ public abstract class StoryTests : IDisposable
         Assert.Equal(("Q1", 1L), ReadRow(1));
     }
 
+    [Fact]
+    public async Task A_conflict_inside_an_application_transaction_leaves_the_earlier_saves_to_publish_at_its_commit()
+    {
+        Proc a = NewProcess();
+        Proc b = NewProcess();
+        Insert(a, 1, "Q1");
+        Insert(a, 2, "other");
+        Sheet inB = WarmUp(b);
+        Sheet secondInB = b.Context.Sheets.Single(s => s.Id == 2);
+        await using (a.Coherence.BeginScope())
+        {
+            a.Context.Sheets.Single(s => s.Id == 2).Title = "other, from A";
+            await a.Context.SaveChangesSharedAsync();
+        }
+
+        await using (b.Coherence.BeginScope())
+        {
+            await using var transaction = await b.Context.Database.BeginTransactionAsync();
+            inB.Title = "Q2 from B";
+            await b.Context.SaveChangesSharedAsync();
+            secondInB.Title = "other, from B";
+            await Assert.ThrowsAsync<StaleEntityException>(() => b.Context.SaveChangesSharedAsync());
+            b.Context.Entry(secondInB).State = EntityState.Unchanged;
+            await transaction.CommitAsync();
+        }
+
+        Assert.Equal(("Q2 from B", 2L), ReadRow(1));
+        Assert.Equal(("other, from A", 2L), ReadRow(2));
+        Assert.Equal(SharedToken.Clean(2).Value, Store.Peek(b.Coherence.StoreKeyOf(inB)));
+        Assert.Equal(1, secondInB.Version);
+    }
+
+    [Fact]
+    public async Task A_lease_fill_inside_an_old_snapshot_is_refused_by_the_locking_read()
+    {
+        Proc a = NewProcess();
+        Proc b = NewProcess();
+        Insert(a, 1, "Q1");
+        Sheet inB = b.Context.Sheets.Single(s => s.Id == 1);
+        using (BeginSnapshot(b.Context))
+        {
+            await using (a.Coherence.BeginScope())
+            {
+                a.Context.Sheets.Single(s => s.Id == 1).Title = "from A";
+                await a.Context.SaveChangesSharedAsync();
+            }
+
+            Store.Evict(a.Coherence.StoreKeyOf(inB));
+            await using (b.Coherence.BeginScope())
+            {
+                // Miss → B wins the lease → locked version read in B's old snapshot → the database refuses it.
+                Assert.Throws<StaleSnapshotException>(() => inB.Title);
+            }
+        }
+    }
+
     private static Sheet WarmUp(Proc process)
     {
         using (process.Coherence.BeginScope())
