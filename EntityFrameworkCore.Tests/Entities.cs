@@ -13,10 +13,34 @@ public partial class Sheet
     public partial string Title { get; set; }
 }
 
+/// <summary>A versioned entity with an <see cref="int"/> version.</summary>
+[SharedEntity]
+public partial class Counter
+{
+    public int Id { get; set; }
+
+    public int Version { get; set; }
+
+    public partial long Value { get; set; }
+}
+
+/// <summary>A serial-only (seed-compatible) entity: no version column.</summary>
+[SharedEntity]
+public partial class Note
+{
+    public int Id { get; set; }
+
+    public partial string Text { get; set; }
+}
+
 /// <summary>One "process"'s context.</summary>
 public sealed class SheetContext(DbContextOptions<SheetContext> options) : DbContext(options)
 {
     public DbSet<Sheet> Sheets => Set<Sheet>();
+
+    public DbSet<Counter> Counters => Set<Counter>();
+
+    public DbSet<Note> Notes => Set<Note>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder) => modelBuilder.Entity<Sheet>().ToTable("sheets");
 }

@@ -408,6 +408,58 @@ public abstract class StoryTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task An_int_version_is_incremented_and_guarded_too()
+    {
+        Proc a = NewProcess();
+        Proc b = NewProcess();
+        a.Context.Counters.Add(new Counter { Id = 1, Value = 10 });
+        a.Context.SaveChanges();
+        Counter inB = b.Context.Counters.Single(c => c.Id == 1);
+        await using (a.Coherence.BeginScope())
+        {
+            a.Context.Counters.Single(c => c.Id == 1).Value++;
+            await a.Context.SaveChangesSharedAsync();
+        }
+
+        inB.Value = 100;
+        await Assert.ThrowsAsync<StaleEntityException>(() => b.Context.SaveChangesSharedAsync());
+        Assert.Equal(1, inB.Version);
+        await using (b.Coherence.BeginScope())
+        {
+            Assert.Equal(11, inB.Value);
+            Assert.Equal(2, inB.Version);
+        }
+    }
+
+    [Fact]
+    public async Task A_serial_only_entity_is_written_and_its_serial_bumped_after_the_commit()
+    {
+        Proc a = NewProcess();
+        Proc b = NewProcess();
+        a.Context.Notes.Add(new Note { Id = 1, Text = "first" });
+        a.Context.SaveChanges();
+        Note inB;
+        await using (b.Coherence.BeginScope())
+        {
+            inB = b.Context.Notes.Single(n => n.Id == 1);
+            Assert.Equal("first", inB.Text);
+        }
+
+        await using (a.Coherence.BeginScope())
+        {
+            a.Context.Notes.Single(n => n.Id == 1).Text = "second";
+            await a.Context.SaveChangesSharedAsync();
+        }
+
+        await using (b.Coherence.BeginScope())
+        {
+            Assert.Equal("second", inB.Text);
+        }
+
+        Assert.False(b.Context.ChangeTracker.HasChanges());
+    }
+
     private static Sheet WarmUp(Proc process)
     {
         using (process.Coherence.BeginScope())
