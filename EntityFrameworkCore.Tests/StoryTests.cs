@@ -460,6 +460,42 @@ public abstract class StoryTests : IDisposable
         Assert.False(b.Context.ChangeTracker.HasChanges());
     }
 
+    [Fact]
+    public async Task A_transaction_disposed_without_commit_publishes_nothing_and_the_writer_reloads_its_copy()
+    {
+        Proc a = NewProcess();
+        Proc b = NewProcess();
+        Insert(a, 1, "Q1");
+        Sheet inA = WarmUp(a);
+        string key = a.Coherence.StoreKeyOf(inA);
+        try
+        {
+            await using var transaction = await a.Context.Database.BeginTransactionAsync();
+            inA.Title = "never committed";
+            await a.Context.SaveChangesSharedAsync();
+            throw new TimeoutException("the work failed before its commit");
+        }
+        catch (TimeoutException)
+        {
+        }
+
+        Assert.Equal(1, inA.Version);
+        Assert.Equal(SharedToken.Clean(1).Value, Store.Peek(key));
+
+        // Another process commits version 2: A's copy must not pass as version 2.
+        await using (b.Coherence.BeginScope())
+        {
+            b.Context.Sheets.Single(s => s.Id == 1).Title = "from B";
+            await b.Context.SaveChangesSharedAsync();
+        }
+
+        await using (a.Coherence.BeginScope())
+        {
+            Assert.Equal("from B", inA.Title);
+            Assert.Equal(2, inA.Version);
+        }
+    }
+
     private static Sheet WarmUp(Proc process)
     {
         using (process.Coherence.BeginScope())

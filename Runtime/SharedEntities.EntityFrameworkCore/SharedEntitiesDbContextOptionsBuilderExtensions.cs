@@ -21,6 +21,7 @@ public static class SharedEntitiesDbContextOptionsBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(optionsBuilder);
         ArgumentNullException.ThrowIfNull(coherence);
+        TransactionDisposedObserver.EnsureSubscribed();
         ((IDbContextOptionsBuilderInfrastructure)optionsBuilder).AddOrUpdateExtension(
             optionsBuilder.Options.FindExtension<SharedEntitiesOptionsExtension>() ?? new SharedEntitiesOptionsExtension());
         return optionsBuilder.AddInterceptors(SharedEntitiesMaterializationInterceptor.Instance, new SharedEntitiesInterceptor(coherence, dialect));

@@ -330,6 +330,9 @@ internal sealed class SharedEntitiesInterceptor(Coherence coherence, DbDialect? 
         return publication;
     }
 
+    /// <summary>A transaction of the context was disposed: if its saves were neither committed nor rolled back, they are rolled back.</summary>
+    public void TransactionDisposed(DbContext context, DbTransaction transaction) => Abandon(context, transaction);
+
     private void Abandon(DbContext context, DbTransaction transaction)
     {
         ContextState state = StateOf(context);
