@@ -2,6 +2,7 @@ using System.Data;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata;
+using Microsoft.Extensions.DependencyInjection;
 using SharedEntities.Protocol;
 using SharedEntities.Sqlite;
 
@@ -494,6 +495,47 @@ public abstract class StoryTests : IDisposable
             Assert.Equal("from B", inA.Title);
             Assert.Equal(2, inA.Version);
         }
+    }
+
+    [Fact]
+    public async Task The_DI_form_takes_the_runtime_from_the_service_provider()
+    {
+        Proc a = NewProcess();
+        Insert(a, 1, "Q1");
+        using var coherence = new Coherence(Store);
+        using ServiceProvider services = new ServiceCollection()
+            .AddSingleton(coherence)
+            .AddDbContext<SheetContext>((sp, options) =>
+            {
+                Configure(options);
+                options.UseSharedEntities(sp);
+            })
+            .BuildServiceProvider();
+        Sheet inB;
+        using (IServiceScope request = services.CreateScope())
+        {
+            SheetContext context = request.ServiceProvider.GetRequiredService<SheetContext>();
+            await using (coherence.BeginScope())
+            {
+                inB = context.Sheets.Single(s => s.Id == 1);
+                Assert.Equal("Q1", inB.Title);
+            }
+
+            await using (a.Coherence.BeginScope())
+            {
+                a.Context.Sheets.Single(s => s.Id == 1).Title = "Q2";
+                await a.Context.SaveChangesSharedAsync();
+            }
+
+            await using (coherence.BeginScope())
+            {
+                Assert.Equal("Q2", inB.Title);
+                inB.Title = "Q3";
+                await context.SaveChangesSharedAsync();
+            }
+        }
+
+        Assert.Equal(("Q3", 3L), ReadRow(1));
     }
 
     private static Sheet WarmUp(Proc process)
