@@ -24,7 +24,6 @@ public sealed class DbContextEntityLoader : IEntityLoader
     private readonly Coherence _coherence;
     private readonly DbDialect _dialect;
     private DbEntityLoader? _inner;
-    private bool _opened;
 
     /// <summary>Creates the loader of <paramref name="context"/>.</summary>
     public DbContextEntityLoader(DbContext context, Coherence coherence, DbDialect dialect)
@@ -82,11 +81,10 @@ public sealed class DbContextEntityLoader : IEntityLoader
 
     private DbEntityLoader Inner()
     {
-        if (!_opened)
+        if (_context.Database.GetDbConnection().State != System.Data.ConnectionState.Open)
         {
             // Through EF Core, so that it knows the connection is open and keeps it open for the context's lifetime.
             _context.Database.OpenConnection();
-            _opened = true;
         }
 
         _inner ??= new DbEntityLoader(_coherence, _context.Database.GetDbConnection(), _dialect, Mappings(_context.Model));

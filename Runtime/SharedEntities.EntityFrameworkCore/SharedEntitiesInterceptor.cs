@@ -213,7 +213,11 @@ internal sealed class SharedEntitiesInterceptor(Coherence coherence, DbDialect? 
     {
         ContextState state = StateOf(context);
         DropOrphans(context, state, CurrentTransaction(context));
-        context.ChangeTracker.DetectChanges();
+        if (context.ChangeTracker.AutoDetectChangesEnabled)
+        {
+            context.ChangeTracker.DetectChanges(); // SaveChanges would, but only after this interceptor
+        }
+
         state.Saving.Clear();
         state.Added.Clear();
         foreach (EntityEntry entry in context.ChangeTracker.Entries())
