@@ -67,6 +67,49 @@ public sealed class WritePublication
     /// <inheritdoc cref="PublishAsync(CancellationToken)"/>
     public void Publish() => SyncPath.Complete(PublishCoreAsync(async: false, CancellationToken.None));
 
+    /// <summary>
+    /// After the commit, before <see cref="PublishAsync"/>: the writes of the entities added are committed. Their
+    /// scope no longer counts them as pending writes (its <see cref="FreshScope.CommitAsync"/> does not write them
+    /// again, its disposal does not reload them), and deleted entities throw <see cref="EntityDeletedException"/> when
+    /// touched. Versioned entities must already hold their new versions (the integration's write set them).
+    /// </summary>
+    public void MarkCommitted()
+    {
+        foreach (Entry entry in _entries)
+        {
+            if (entry.Entity.SharedState is not { } state)
+            {
+                continue;
+            }
+
+            state.Written = false;
+            if (entry.IsDelete)
+            {
+                state.DeleteRequested = false;
+                state.FreshIn = FreshScope.NoScope;
+                state.Failure = new EntityDeletedException(state.Type.Name, state.Entity.SharedKey);
+            }
+        }
+    }
+
+    /// <summary>
+    /// After a rollback: the local values of the entities added are not those of a committed row, so each reloads at
+    /// its next check. Versioned entities must hold the version their copy was read at again (the one the guarded
+    /// write expected).
+    /// </summary>
+    public void MarkRolledBack()
+    {
+        foreach (Entry entry in _entries)
+        {
+            if (entry.Entity.SharedState is { } state)
+            {
+                state.Written = false;
+                state.MustReload = true;
+                state.FreshIn = FreshScope.NoScope;
+            }
+        }
+    }
+
     private async ValueTask RaiseDirtyCoreAsync(bool async, CancellationToken cancellationToken)
     {
         var batch = new StoreBatch();

@@ -1,0 +1,71 @@
+using Microsoft.EntityFrameworkCore;
+
+namespace SharedEntities.EntityFrameworkCore.Tests;
+
+/// <summary>The design's example: a versioned (strict) entity.</summary>
+[SharedEntity]
+public partial class Sheet
+{
+    public int Id { get; set; }
+
+    public long Version { get; set; }
+
+    public partial string Title { get; set; }
+}
+
+/// <summary>A versioned entity with an <see cref="int"/> version.</summary>
+[SharedEntity]
+public partial class Counter
+{
+    public int Id { get; set; }
+
+    public int Version { get; set; }
+
+    public partial long Value { get; set; }
+}
+
+/// <summary>A serial-only (seed-compatible) entity: no version column.</summary>
+[SharedEntity]
+public partial class Note
+{
+    public int Id { get; set; }
+
+    public partial string Text { get; set; }
+}
+
+/// <summary>One "process"'s context.</summary>
+public sealed class SheetContext(DbContextOptions<SheetContext> options) : DbContext(options)
+{
+    public DbSet<Sheet> Sheets => Set<Sheet>();
+
+    public DbSet<Counter> Counters => Set<Counter>();
+
+    public DbSet<Note> Notes => Set<Note>();
+
+    protected override void OnModelCreating(ModelBuilder modelBuilder) => modelBuilder.Entity<Sheet>().ToTable("sheets");
+}
+
+/// <summary>A temp folder removed at the end.</summary>
+internal sealed class TempFolder : IDisposable
+{
+    public TempFolder() => Directory.CreateDirectory(Path);
+
+    public string Path { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "se-ef-" + Guid.NewGuid().ToString("N")[..12]);
+
+    public string File(string name) => System.IO.Path.Combine(Path, name);
+
+    public void Dispose()
+    {
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        try
+        {
+            Directory.Delete(Path, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+}

@@ -1,0 +1,667 @@
+using System.Data;
+using Microsoft.Data.Sqlite;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Metadata;
+using Microsoft.Extensions.DependencyInjection;
+using SharedEntities.Protocol;
+using SharedEntities.Sqlite;
+
+namespace SharedEntities.EntityFrameworkCore.Tests;
+
+/// <summary>
+/// The seed and Django stories through EF Core: two "processes" (each its own runtime and DbContext) on one
+/// database and one embedded store. Run on SQLite (the store in the data file) and on PostgreSQL.
+/// </summary>
+public abstract class StoryTests : IDisposable
+{
+    private readonly List<IDisposable> _owned = [];
+
+    protected abstract SqliteSharedStore Store { get; }
+
+    public void Dispose()
+    {
+        for (int i = _owned.Count - 1; i >= 0; i--)
+        {
+            _owned[i].Dispose();
+        }
+
+        DisposeDatabase();
+        GC.SuppressFinalize(this);
+    }
+
+    [Fact]
+    public void The_model_maps_shared_properties_to_their_fields_and_the_version_as_a_concurrency_token()
+    {
+        Proc a = NewProcess();
+        IEntityType sheet = a.Context.Model.FindEntityType(typeof(Sheet))!;
+        IProperty title = sheet.FindProperty(nameof(Sheet.Title))!;
+        Assert.Equal("__shared_Title", title.FieldInfo!.Name);
+        Assert.Equal(PropertyAccessMode.Field, title.GetPropertyAccessMode());
+        Assert.True(sheet.FindProperty(nameof(Sheet.Version))!.IsConcurrencyToken);
+    }
+
+    [Fact]
+    public async Task Seed_story_a_rename_is_seen_by_the_next_scope_and_a_delete_is_noticed()
+    {
+        Proc a = NewProcess();
+        Proc b = NewProcess();
+        Insert(a, 1, "Q1");
+        Sheet inB;
+        await using (b.Coherence.BeginScope())
+        {
+            inB = b.Context.Sheets.Single(s => s.Id == 1);
+            Assert.Equal("Q1", inB.Title);
+        }
+
+        await using (a.Coherence.BeginScope())
+        {
+            Sheet inA = await a.Context.Sheets.SingleAsync(s => s.Id == 1);
+            inA.Title = "Q2";
+            await a.Context.SaveChangesSharedAsync();
+            Assert.Equal(2, inA.Version);
+        }
+
+        await using (b.Coherence.BeginScope())
+        {
+            Assert.Equal("Q2", inB.Title);
+            Assert.Equal(2, inB.Version);
+        }
+
+        Assert.False(b.Context.ChangeTracker.HasChanges()); // the reload is not a change to save
+
+        await using (a.Coherence.BeginScope())
+        {
+            a.Context.Sheets.Remove(a.Context.Sheets.Single(s => s.Id == 1));
+            a.Context.SaveChangesShared();
+        }
+
+        Assert.Equal(SharedToken.Tombstone.Value, Store.Peek(a.Coherence.StoreKeyOf(inB)));
+        await using (b.Coherence.BeginScope())
+        {
+            Assert.Throws<EntityDeletedException>(() => inB.Title);
+        }
+    }
+
+    [Fact]
+    public async Task Django_story_a_long_recalculation_is_refused_instead_of_overwriting()
+    {
+        Proc a = NewProcess();
+        Proc b = NewProcess();
+        Insert(a, 1, "Q1");
+
+        FreshScope recalculation = b.Coherence.BeginScope();
+        Sheet inB = b.Context.Sheets.Single(s => s.Id == 1);
+        Assert.Equal("Q1", inB.Title);
+
+        await using (a.Coherence.BeginScope())
+        {
+            a.Context.Sheets.Single(s => s.Id == 1).Title = "from A";
+            await a.Context.SaveChangesSharedAsync();
+        }
+
+        inB.Title = "recalculated by B";
+        StaleEntityException refused = await Assert.ThrowsAsync<StaleEntityException>(() => b.Context.SaveChangesSharedAsync());
+        Assert.Equal("Sheet", refused.EntityName);
+        Assert.Equal(1, refused.Key);
+        Assert.Equal(1, refused.LocalVersion);
+        Assert.IsType<DbUpdateConcurrencyException>(refused.InnerException);
+        Assert.Equal(1, inB.Version); // the version SaveChanges tried is given back
+        await recalculation.DisposeAsync();
+
+        Assert.Equal(("from A", 2L), ReadRow(1));
+
+        // The retry: a new scope reloads B's copy (discarding the refused write), and B's next save goes through.
+        await using (b.Coherence.BeginScope())
+        {
+            Assert.Equal("from A", inB.Title);
+            Assert.False(b.Context.ChangeTracker.HasChanges());
+            inB.Title = "recalculated again by B";
+            await b.Context.SaveChangesSharedAsync();
+        }
+
+        Assert.Equal(("recalculated again by B", 3L), ReadRow(1));
+    }
+
+    [Fact]
+    public async Task A_delete_based_on_an_old_copy_is_refused_too()
+    {
+        Proc a = NewProcess();
+        Proc b = NewProcess();
+        Insert(a, 1, "Q1");
+        Sheet inB = b.Context.Sheets.Single(s => s.Id == 1);
+        await using (a.Coherence.BeginScope())
+        {
+            a.Context.Sheets.Single(s => s.Id == 1).Title = "from A";
+            await a.Context.SaveChangesSharedAsync();
+        }
+
+        b.Context.Sheets.Remove(inB);
+        StaleEntityException refused = Assert.Throws<StaleEntityException>(() => b.Context.SaveChangesShared());
+        Assert.Contains("delete", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(("from A", 2L), ReadRow(1));
+    }
+
+    [Fact]
+    public async Task Django_story_inside_a_repeatable_read_transaction_gets_the_stale_snapshot_exception()
+    {
+        Proc a = NewProcess();
+        Proc b = NewProcess();
+        Insert(a, 1, "Q1");
+        Sheet inB = b.Context.Sheets.Single(s => s.Id == 1);
+
+        using (BeginSnapshot(b.Context))
+        {
+            await using (a.Coherence.BeginScope())
+            {
+                a.Context.Sheets.Single(s => s.Id == 1).Title = "from A";
+                await a.Context.SaveChangesSharedAsync();
+            }
+
+            await using (b.Coherence.BeginScope())
+            {
+                StaleSnapshotException stale = Assert.Throws<StaleSnapshotException>(() => inB.Title);
+                Assert.Equal("Sheet", stale.EntityName);
+                Assert.Contains("Commit or roll back", stale.Message, StringComparison.Ordinal);
+            }
+        }
+
+        await using (b.Coherence.BeginScope())
+        {
+            Assert.Equal("from A", inB.Title);
+        }
+    }
+
+    [Fact]
+    public async Task A_rollback_publishes_nothing_and_the_writer_reloads_its_copy()
+    {
+        Proc a = NewProcess();
+        Proc b = NewProcess();
+        Insert(a, 1, "Q1");
+        Sheet inB = WarmUp(b);
+        string key = b.Coherence.StoreKeyOf(inB);
+        long? before = Store.Peek(key);
+        Assert.Equal(SharedToken.Clean(1).Value, before);
+
+        Sheet inA = a.Context.Sheets.Single(s => s.Id == 1);
+        await using (a.Coherence.BeginScope())
+        {
+            using (var transaction = a.Context.Database.BeginTransaction())
+            {
+                inA.Title = "never committed";
+                await a.Context.SaveChangesSharedAsync();
+                Assert.Equal(2, inA.Version);
+                transaction.Rollback();
+            }
+
+            Assert.Equal(before, Store.Peek(key));
+            Assert.Equal(1, inA.Version);
+        }
+
+        await using (a.Coherence.BeginScope())
+        {
+            Assert.Equal("Q1", inA.Title); // reloaded: the rolled-back value is gone
+            Assert.False(a.Context.ChangeTracker.HasChanges());
+        }
+
+        await using (b.Coherence.BeginScope())
+        {
+            Assert.Equal("Q1", inB.Title);
+        }
+
+        Assert.Equal(("Q1", 1L), ReadRow(1));
+    }
+
+    [Fact]
+    public async Task A_save_inside_an_application_transaction_is_published_only_after_its_commit()
+    {
+        Proc a = NewProcess();
+        Proc b = NewProcess();
+        Insert(a, 1, "Q1");
+        Insert(a, 2, "other");
+        Sheet inB = WarmUp(b);
+        string key = b.Coherence.StoreKeyOf(inB);
+
+        await using (a.Coherence.BeginScope())
+        {
+            await using (var transaction = await a.Context.Database.BeginTransactionAsync())
+            {
+                a.Context.Sheets.Single(s => s.Id == 1).Title = "Q2";
+                await a.Context.SaveChangesSharedAsync();
+                a.Context.Sheets.Single(s => s.Id == 2).Title = "other 2";
+                await a.Context.SaveChangesSharedAsync();
+                Assert.Equal(SharedToken.Clean(1).Value, Store.Peek(key));
+                await transaction.CommitAsync();
+            }
+        }
+
+        Assert.Equal(SharedToken.Clean(2).Value, Store.Peek(key));
+        Assert.Equal(SharedToken.Clean(2).Value, Store.Peek(key.Replace(":1", ":2", StringComparison.Ordinal)));
+        await using (b.Coherence.BeginScope())
+        {
+            Assert.Equal("Q2", inB.Title);
+        }
+    }
+
+    [Fact]
+    public void A_synchronous_save_without_a_transaction_raises_and_publishes()
+    {
+        Proc a = NewProcess();
+        Proc b = NewProcess();
+        Insert(a, 1, "Q1");
+        Sheet inB = WarmUp(b);
+        using (a.Coherence.BeginScope())
+        {
+            a.Context.Sheets.Single(s => s.Id == 1).Title = "Q2";
+            Assert.Equal(1, a.Context.SaveChanges());
+        }
+
+        Assert.Equal(SharedToken.Clean(2).Value, Store.Peek(b.Coherence.StoreKeyOf(inB)));
+        using (b.Coherence.BeginScope())
+        {
+            Assert.Equal("Q2", inB.Title);
+        }
+    }
+
+    [Fact]
+    public async Task A_lease_fill_runs_inside_the_loaders_locking_transaction_on_the_same_file()
+    {
+        Proc a = NewProcess();
+        Insert(a, 1, "Q1");
+        foreach (bool async in new[] { false, true })
+        {
+            Proc b = NewProcess();
+            Sheet inB = b.Context.Sheets.Single(s => s.Id == 1);
+            string key = b.Coherence.StoreKeyOf(inB);
+            Store.Evict(key);
+            await using (FreshScope scope = b.Coherence.BeginScope())
+            {
+                if (async)
+                {
+                    await scope.CheckAsync([inB]);
+                }
+
+                Assert.Equal("Q1", inB.Title);
+            }
+
+            Assert.Equal(SharedToken.Clean(1).Value, Store.Peek(key));
+        }
+    }
+
+    [Fact]
+    public async Task Many_stale_entities_reload_in_one_query()
+    {
+        Proc a = NewProcess();
+        Proc b = NewProcess();
+        for (int id = 1; id <= 20; id++)
+        {
+            a.Context.Sheets.Add(new Sheet { Id = id, Title = "v1" });
+        }
+
+        a.Context.SaveChanges();
+        List<Sheet> inB;
+        await using (FreshScope scope = b.Coherence.BeginScope())
+        {
+            inB = await b.Context.Sheets.ToListAsync();
+            await scope.CheckAsync(inB);
+        }
+
+        await using (a.Coherence.BeginScope())
+        {
+            foreach (Sheet sheet in a.Context.Sheets)
+            {
+                sheet.Title = "v2";
+            }
+
+            await a.Context.SaveChangesSharedAsync();
+        }
+
+        DbContextEntityLoader loader = b.Context.GetSharedEntityLoader()!;
+        int before = loader.Statements;
+        await using (FreshScope scope = b.Coherence.BeginScope())
+        {
+            await scope.CheckAsync(inB);
+            Assert.All(inB, s => Assert.Equal("v2", s.Title));
+        }
+
+        Assert.Equal(1, loader.Statements - before);
+        Assert.False(b.Context.ChangeTracker.HasChanges());
+    }
+
+    [Fact]
+    public async Task A_scope_commit_tells_the_user_to_save_through_the_context()
+    {
+        Proc a = NewProcess();
+        Insert(a, 1, "Q1");
+        await using FreshScope scope = a.Coherence.BeginScope();
+        a.Context.Sheets.Single(s => s.Id == 1).Title = "x";
+        NotSupportedException refused = await Assert.ThrowsAsync<NotSupportedException>(() => scope.CommitAsync());
+        Assert.Contains("SaveChanges", refused.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_save_whose_dirty_token_the_store_cannot_take_is_not_committed()
+    {
+        Proc a = NewProcess();
+        Insert(a, 1, "Q1");
+        var down = new SqliteSharedStore($"Data Source={Path.Combine(Path.GetTempPath(), "se-ef-missing-" + Guid.NewGuid().ToString("N"), "x.db")}");
+        using var coherence = new Coherence(down);
+        using SheetContext context = NewContext(coherence);
+        Sheet sheet = context.Sheets.Single(s => s.Id == 1);
+        sheet.Title = "not without a dirty token";
+        Assert.Throws<SharedStoreUnavailableException>(() => context.SaveChangesShared());
+        Assert.Equal(1, sheet.Version);
+        Assert.Equal(("Q1", 1L), ReadRow(1));
+    }
+
+    [Fact]
+    public async Task A_conflict_inside_an_application_transaction_leaves_the_earlier_saves_to_publish_at_its_commit()
+    {
+        Proc a = NewProcess();
+        Proc b = NewProcess();
+        Insert(a, 1, "Q1");
+        Insert(a, 2, "other");
+        Sheet inB = WarmUp(b);
+        Sheet secondInB = b.Context.Sheets.Single(s => s.Id == 2);
+        await using (a.Coherence.BeginScope())
+        {
+            a.Context.Sheets.Single(s => s.Id == 2).Title = "other, from A";
+            await a.Context.SaveChangesSharedAsync();
+        }
+
+        await using (b.Coherence.BeginScope())
+        {
+            await using var transaction = await b.Context.Database.BeginTransactionAsync();
+            inB.Title = "Q2 from B";
+            await b.Context.SaveChangesSharedAsync();
+            secondInB.Title = "other, from B";
+            await Assert.ThrowsAsync<StaleEntityException>(() => b.Context.SaveChangesSharedAsync());
+            b.Context.Entry(secondInB).State = EntityState.Unchanged;
+            await transaction.CommitAsync();
+        }
+
+        Assert.Equal(("Q2 from B", 2L), ReadRow(1));
+        Assert.Equal(("other, from A", 2L), ReadRow(2));
+        Assert.Equal(SharedToken.Clean(2).Value, Store.Peek(b.Coherence.StoreKeyOf(inB)));
+        Assert.Equal(1, secondInB.Version);
+    }
+
+    [Fact]
+    public async Task A_lease_fill_inside_an_old_snapshot_is_refused_by_the_locking_read()
+    {
+        Proc a = NewProcess();
+        Proc b = NewProcess();
+        Insert(a, 1, "Q1");
+        Sheet inB = b.Context.Sheets.Single(s => s.Id == 1);
+        using (BeginSnapshot(b.Context))
+        {
+            await using (a.Coherence.BeginScope())
+            {
+                a.Context.Sheets.Single(s => s.Id == 1).Title = "from A";
+                await a.Context.SaveChangesSharedAsync();
+            }
+
+            Store.Evict(a.Coherence.StoreKeyOf(inB));
+            await using (b.Coherence.BeginScope())
+            {
+                // Miss → B wins the lease → locked version read in B's old snapshot → the database refuses it.
+                Assert.Throws<StaleSnapshotException>(() => inB.Title);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task An_int_version_is_incremented_and_guarded_too()
+    {
+        Proc a = NewProcess();
+        Proc b = NewProcess();
+        a.Context.Counters.Add(new Counter { Id = 1, Value = 10 });
+        a.Context.SaveChanges();
+        Counter inB = b.Context.Counters.Single(c => c.Id == 1);
+        await using (a.Coherence.BeginScope())
+        {
+            a.Context.Counters.Single(c => c.Id == 1).Value++;
+            await a.Context.SaveChangesSharedAsync();
+        }
+
+        inB.Value = 100;
+        await Assert.ThrowsAsync<StaleEntityException>(() => b.Context.SaveChangesSharedAsync());
+        Assert.Equal(1, inB.Version);
+        await using (b.Coherence.BeginScope())
+        {
+            Assert.Equal(11, inB.Value);
+            Assert.Equal(2, inB.Version);
+        }
+    }
+
+    [Fact]
+    public async Task A_serial_only_entity_is_written_and_its_serial_bumped_after_the_commit()
+    {
+        Proc a = NewProcess();
+        Proc b = NewProcess();
+        a.Context.Notes.Add(new Note { Id = 1, Text = "first" });
+        a.Context.SaveChanges();
+        Note inB;
+        await using (b.Coherence.BeginScope())
+        {
+            inB = b.Context.Notes.Single(n => n.Id == 1);
+            Assert.Equal("first", inB.Text);
+        }
+
+        await using (a.Coherence.BeginScope())
+        {
+            a.Context.Notes.Single(n => n.Id == 1).Text = "second";
+            await a.Context.SaveChangesSharedAsync();
+        }
+
+        await using (b.Coherence.BeginScope())
+        {
+            Assert.Equal("second", inB.Text);
+        }
+
+        Assert.False(b.Context.ChangeTracker.HasChanges());
+    }
+
+    [Fact]
+    public async Task A_transaction_disposed_without_commit_publishes_nothing_and_the_writer_reloads_its_copy()
+    {
+        Proc a = NewProcess();
+        Proc b = NewProcess();
+        Insert(a, 1, "Q1");
+        Sheet inA = WarmUp(a);
+        string key = a.Coherence.StoreKeyOf(inA);
+        try
+        {
+            await using var transaction = await a.Context.Database.BeginTransactionAsync();
+            inA.Title = "never committed";
+            await a.Context.SaveChangesSharedAsync();
+            throw new TimeoutException("the work failed before its commit");
+        }
+        catch (TimeoutException)
+        {
+        }
+
+        Assert.Equal(1, inA.Version);
+        Assert.Equal(SharedToken.Clean(1).Value, Store.Peek(key));
+
+        // Another process commits version 2: A's copy must not pass as version 2.
+        await using (b.Coherence.BeginScope())
+        {
+            b.Context.Sheets.Single(s => s.Id == 1).Title = "from B";
+            await b.Context.SaveChangesSharedAsync();
+        }
+
+        await using (a.Coherence.BeginScope())
+        {
+            Assert.Equal("from B", inA.Title);
+            Assert.Equal(2, inA.Version);
+        }
+    }
+
+    [Fact]
+    public async Task The_DI_form_takes_the_runtime_from_the_service_provider()
+    {
+        Proc a = NewProcess();
+        Insert(a, 1, "Q1");
+        using var coherence = new Coherence(Store);
+        using ServiceProvider services = new ServiceCollection()
+            .AddSingleton(coherence)
+            .AddDbContext<SheetContext>((sp, options) =>
+            {
+                Configure(options);
+                options.UseSharedEntities(sp);
+            })
+            .BuildServiceProvider();
+        Sheet inB;
+        using (IServiceScope request = services.CreateScope())
+        {
+            SheetContext context = request.ServiceProvider.GetRequiredService<SheetContext>();
+            await using (coherence.BeginScope())
+            {
+                inB = context.Sheets.Single(s => s.Id == 1);
+                Assert.Equal("Q1", inB.Title);
+            }
+
+            await using (a.Coherence.BeginScope())
+            {
+                a.Context.Sheets.Single(s => s.Id == 1).Title = "Q2";
+                await a.Context.SaveChangesSharedAsync();
+            }
+
+            await using (coherence.BeginScope())
+            {
+                Assert.Equal("Q2", inB.Title);
+                inB.Title = "Q3";
+                await context.SaveChangesSharedAsync();
+            }
+        }
+
+        Assert.Equal(("Q3", 3L), ReadRow(1));
+    }
+
+    private static Sheet WarmUp(Proc process)
+    {
+        using (process.Coherence.BeginScope())
+        {
+            Sheet sheet = process.Context.Sheets.Single(s => s.Id == 1);
+            Assert.NotNull(sheet.Title);
+            return sheet;
+        }
+    }
+
+    protected (string Title, long Version) ReadRow(int id)
+    {
+        using SheetContext context = NewContext(new Coherence(Store));
+        var row = context.Sheets.AsNoTracking().Where(s => s.Id == id).Select(s => new { s.Title, s.Version }).Single();
+        return (row.Title, row.Version);
+    }
+
+    protected static void Insert(Proc process, int id, string title)
+    {
+        process.Context.Sheets.Add(new Sheet { Id = id, Title = title });
+        process.Context.SaveChanges();
+    }
+
+    protected abstract void Configure(DbContextOptionsBuilder options);
+
+    /// <summary>Begins, in <paramref name="context"/>, a transaction whose snapshot is taken now (REPEATABLE READ); disposing rolls it back.</summary>
+    protected abstract IDisposable BeginSnapshot(SheetContext context);
+
+    protected abstract void DisposeDatabase();
+
+    protected SheetContext NewContext(Coherence coherence)
+    {
+        var options = new DbContextOptionsBuilder<SheetContext>();
+        Configure(options);
+        return new SheetContext(options.UseSharedEntities(coherence).Options);
+    }
+
+    protected void CreateSchema()
+    {
+        using SheetContext context = NewContext(new Coherence(Store));
+        context.Database.EnsureCreated();
+    }
+
+    protected Proc NewProcess()
+    {
+        var coherence = new Coherence(Store);
+        SheetContext context = NewContext(coherence);
+        _owned.Add(coherence);
+        _owned.Add(context);
+        return new Proc(coherence, context);
+    }
+
+    protected sealed record Proc(Coherence Coherence, SheetContext Context);
+}
+
+public sealed class SqliteStoryTests : StoryTests
+{
+    private readonly TempFolder _folder = new();
+    private readonly SqliteSharedStore _store;
+
+    public SqliteStoryTests()
+    {
+        _store = new SqliteSharedStore(ConnectionString); // the embedded store, in the data file
+        CreateSchema();
+        using SheetContext context = NewContext(new Coherence(_store));
+        context.Database.ExecuteSqlRaw("PRAGMA journal_mode = WAL");
+    }
+
+    protected override SqliteSharedStore Store => _store;
+
+    private string ConnectionString => $"Data Source={_folder.File("app.db")};Default Timeout=5";
+
+    protected override void Configure(DbContextOptionsBuilder options) => options.UseSqlite(ConnectionString);
+
+    protected override IDisposable BeginSnapshot(SheetContext context)
+    {
+        // A deferred transaction takes its WAL snapshot at its first read: SQLite's REPEATABLE READ.
+        context.Database.OpenConnection();
+        SqliteTransaction transaction = ((SqliteConnection)context.Database.GetDbConnection()).BeginTransaction(deferred: true);
+        context.Database.UseTransaction(transaction);
+        Assert.True(context.Sheets.AsNoTracking().Any());
+        return new Snapshot(context, transaction);
+    }
+
+    protected override void DisposeDatabase() => _folder.Dispose();
+
+    private sealed class Snapshot(SheetContext context, SqliteTransaction transaction) : IDisposable
+    {
+        public void Dispose()
+        {
+            transaction.Rollback();
+            context.Database.UseTransaction(null);
+            transaction.Dispose();
+        }
+    }
+}
+
+[Collection(PostgresFixture.Name)]
+public sealed class PostgresStoryTests : StoryTests
+{
+    private readonly TempFolder _folder = new();
+    private readonly SqliteSharedStore _store;
+    private readonly string _connectionString;
+
+    public PostgresStoryTests(PostgresCluster cluster)
+    {
+        ArgumentNullException.ThrowIfNull(cluster);
+
+        // A database per test (EnsureCreated creates it); the cross-process store: the embedded store in a file of its own.
+        _connectionString = cluster.ConnectionString.Replace("Database=postgres", "Database=se_" + Guid.NewGuid().ToString("N")[..12], StringComparison.Ordinal);
+        _store = new SqliteSharedStore($"Data Source={_folder.File("tokens.db")}");
+        CreateSchema();
+    }
+
+    protected override SqliteSharedStore Store => _store;
+
+    protected override void Configure(DbContextOptionsBuilder options) => options.UseNpgsql(_connectionString);
+
+    protected override IDisposable BeginSnapshot(SheetContext context)
+    {
+        Microsoft.EntityFrameworkCore.Storage.IDbContextTransaction transaction = context.Database.BeginTransaction(IsolationLevel.RepeatableRead);
+        Assert.True(context.Sheets.AsNoTracking().Any());
+        return transaction;
+    }
+
+    protected override void DisposeDatabase() => _folder.Dispose();
+}

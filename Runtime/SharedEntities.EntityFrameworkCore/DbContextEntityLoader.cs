@@ -1,0 +1,161 @@
+using System.Reflection;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.ChangeTracking;
+using Microsoft.EntityFrameworkCore.Metadata;
+using Microsoft.EntityFrameworkCore.Storage;
+using SharedEntities.AdoNet;
+using SharedEntities.Loading;
+
+namespace SharedEntities.EntityFrameworkCore;
+
+/// <summary>
+/// The <see cref="IEntityLoader"/> of one <see cref="DbContext"/>: entities materialized by the context are attached
+/// with it. Reads run on the context's connection, inside the context's current transaction (so a reload sees what
+/// the context sees, and an old snapshot is refused with <see cref="StaleSnapshotException"/>), one batched
+/// <c>WHERE key IN (…)</c> statement per entity type, through <see cref="DbEntityLoader"/> with a mapping taken from
+/// the EF Core model. A reloaded entity that the context tracks gets its original values reset, so that
+/// <c>SaveChanges</c> does not write the reloaded values back.
+/// </summary>
+public sealed class DbContextEntityLoader : IEntityLoader
+{
+    private static readonly MethodInfo MappingFor = typeof(DbEntityMapping).GetMethod(nameof(DbEntityMapping.For))!;
+
+    private readonly DbContext _context;
+    private readonly Coherence _coherence;
+    private readonly DbDialect _dialect;
+    private DbEntityLoader? _inner;
+
+    /// <summary>Creates the loader of <paramref name="context"/>.</summary>
+    public DbContextEntityLoader(DbContext context, Coherence coherence, DbDialect dialect)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(coherence);
+        ArgumentNullException.ThrowIfNull(dialect);
+        _context = context;
+        _coherence = coherence;
+        _dialect = dialect;
+    }
+
+    /// <summary>The context.</summary>
+    public DbContext Context => _context;
+
+    /// <summary>The number of SQL statements the loader ran (a batched read counts once).</summary>
+    public int Statements => _inner?.Statements ?? 0;
+
+    /// <inheritdoc/>
+    public void Reload(IReadOnlyList<ISharedEntity> entities, bool[] found)
+    {
+        Inner().Reload(entities, found);
+        ResetOriginalValues(entities, found);
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask ReloadAsync(IReadOnlyList<ISharedEntity> entities, bool[] found, CancellationToken cancellationToken)
+    {
+        await Inner().ReloadAsync(entities, found, cancellationToken).ConfigureAwait(false);
+        ResetOriginalValues(entities, found);
+    }
+
+    /// <inheritdoc/>
+    public void ReadVersions(IReadOnlyList<IVersionedSharedEntity> entities, long?[] versions) => Inner().ReadVersions(entities, versions);
+
+    /// <inheritdoc/>
+    public ValueTask ReadVersionsAsync(IReadOnlyList<IVersionedSharedEntity> entities, long?[] versions, CancellationToken cancellationToken) =>
+        Inner().ReadVersionsAsync(entities, versions, cancellationToken);
+
+    /// <inheritdoc/>
+    /// <remarks>Synchronous on purpose: on SQLite the store's enlistment in the lock's transaction must flow back to the caller.</remarks>
+    public IVersionLock LockVersions(IReadOnlyList<IVersionedSharedEntity> entities) => Inner().LockVersions(entities);
+
+    /// <inheritdoc/>
+    /// <remarks>Not an <see langword="async"/> method, for the same reason as <see cref="LockVersions"/>.</remarks>
+    public ValueTask<IVersionLock> LockVersionsAsync(IReadOnlyList<IVersionedSharedEntity> entities, CancellationToken cancellationToken) =>
+        Inner().LockVersionsAsync(entities, cancellationToken);
+
+    /// <inheritdoc/>
+    /// <exception cref="NotSupportedException">Always: EF Core entities are written by <c>SaveChanges</c>.</exception>
+    public ValueTask<IEntityWriteTransaction> BeginWriteAsync(CancellationToken cancellationToken) =>
+        throw new NotSupportedException(
+            "Entities loaded through EF Core are written by DbContext.SaveChanges (UseSharedEntities guards it with the version column and " +
+            "publishes after the commit): call context.SaveChangesSharedAsync() instead of FreshScope.CommitAsync().");
+
+    private DbEntityLoader Inner()
+    {
+        if (_context.Database.GetDbConnection().State != System.Data.ConnectionState.Open)
+        {
+            // Through EF Core, so that it knows the connection is open and keeps it open for the context's lifetime.
+            _context.Database.OpenConnection();
+        }
+
+        _inner ??= new DbEntityLoader(_coherence, _context.Database.GetDbConnection(), _dialect, Mappings(_context.Model));
+        _inner.Transaction = _context.Database.CurrentTransaction?.GetDbTransaction();
+        return _inner;
+    }
+
+    private static List<DbEntityMapping> Mappings(IModel model)
+    {
+        var mappings = new List<DbEntityMapping>();
+        foreach (IEntityType entityType in model.GetEntityTypes())
+        {
+            if (SharedEntityConvention.SharedTypeOf(entityType.ClrType) is not { } shared || entityType.GetTableName() is not { } tableName)
+            {
+                continue;
+            }
+
+            var table = StoreObjectIdentifier.Table(tableName, entityType.GetSchema());
+            string Column(string property) =>
+                entityType.FindProperty(property)?.GetColumnName(table)
+                ?? throw new InvalidOperationException($"{entityType.DisplayName()}.{property} is not mapped to a column of {tableName}.");
+
+            var columns = shared.Properties.ToDictionary(p => p.Name, p => Column(p.Name));
+            object?[] arguments = [tableName, Column(shared.KeyProperty), shared.VersionProperty is { } v ? Column(v) : null, columns];
+            mappings.Add((DbEntityMapping)MappingFor.MakeGenericMethod(entityType.ClrType).Invoke(null, arguments)!);
+        }
+
+        return mappings;
+    }
+
+    private void ResetOriginalValues(IReadOnlyList<ISharedEntity> entities, bool[] found)
+    {
+        ChangeTracker tracker = _context.ChangeTracker;
+        bool detect = tracker.AutoDetectChangesEnabled;
+        tracker.AutoDetectChangesEnabled = false; // Entry() must not see the reloaded fields as the user's changes
+        try
+        {
+            for (int i = 0; i < entities.Count; i++)
+            {
+                if (!found[i])
+                {
+                    continue;
+                }
+
+                EntityEntry entry = _context.Entry(entities[i]);
+                if (entry.State is EntityState.Detached or EntityState.Added)
+                {
+                    continue;
+                }
+
+                SharedEntityType shared = entities[i].SharedType;
+                foreach (SharedPropertyInfo property in shared.Properties)
+                {
+                    Accept(entry.Property(property.Name));
+                }
+
+                if (shared.VersionProperty is { } version)
+                {
+                    Accept(entry.Property(version));
+                }
+            }
+        }
+        finally
+        {
+            tracker.AutoDetectChangesEnabled = detect;
+        }
+    }
+
+    private static void Accept(PropertyEntry property)
+    {
+        property.OriginalValue = property.CurrentValue;
+        property.IsModified = false;
+    }
+}

@@ -1,0 +1,109 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using SharedEntities.AdoNet;
+
+namespace SharedEntities.EntityFrameworkCore;
+
+/// <summary>Sets up SharedEntities on a <see cref="DbContext"/>. See docs/efcore.md.</summary>
+public static class SharedEntitiesDbContextOptionsBuilderExtensions
+{
+    /// <summary>
+    /// Makes the context's <c>[SharedEntity]</c> classes shared: every entity the context materializes is attached to
+    /// <paramref name="coherence"/> (with the context as its loader); shared properties are mapped to their generated
+    /// fields and the version property is a concurrency token; <c>SaveChanges</c> increments the versions it writes,
+    /// runs in a transaction, raises the dirty tokens before the commit and publishes after it.
+    /// </summary>
+    /// <param name="optionsBuilder">The context's options.</param>
+    /// <param name="coherence">The process's runtime.</param>
+    /// <param name="dialect">How to lock and read versions; by default chosen from the provider (SQLite, PostgreSQL).</param>
+    public static DbContextOptionsBuilder UseSharedEntities(this DbContextOptionsBuilder optionsBuilder, Coherence coherence, DbDialect? dialect = null)
+    {
+        ArgumentNullException.ThrowIfNull(optionsBuilder);
+        ArgumentNullException.ThrowIfNull(coherence);
+        TransactionDisposedObserver.EnsureSubscribed();
+        ((IDbContextOptionsBuilderInfrastructure)optionsBuilder).AddOrUpdateExtension(
+            optionsBuilder.Options.FindExtension<SharedEntitiesOptionsExtension>() ?? new SharedEntitiesOptionsExtension());
+        return optionsBuilder.AddInterceptors(SharedEntitiesMaterializationInterceptor.Instance, new SharedEntitiesInterceptor(coherence, dialect));
+    }
+
+    /// <inheritdoc cref="UseSharedEntities(DbContextOptionsBuilder, Coherence, DbDialect?)"/>
+    public static DbContextOptionsBuilder<TContext> UseSharedEntities<TContext>(this DbContextOptionsBuilder<TContext> optionsBuilder, Coherence coherence, DbDialect? dialect = null)
+        where TContext : DbContext =>
+        (DbContextOptionsBuilder<TContext>)UseSharedEntities((DbContextOptionsBuilder)optionsBuilder, coherence, dialect);
+
+    /// <summary>
+    /// The DI form, for <c>services.AddDbContext&lt;T&gt;((sp, options) =&gt; options.UseSqlite(…).UseSharedEntities(sp))</c>:
+    /// the <see cref="Coherence"/> registered as a singleton.
+    /// </summary>
+    public static DbContextOptionsBuilder UseSharedEntities(this DbContextOptionsBuilder optionsBuilder, IServiceProvider services, DbDialect? dialect = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        return UseSharedEntities(optionsBuilder, services.GetRequiredService<Coherence>(), dialect);
+    }
+}
+
+/// <summary>SaveChanges that reports a conflict on a shared entity as <see cref="StaleEntityException"/>.</summary>
+public static class SharedEntitiesDbContextExtensions
+{
+    /// <summary>
+    /// <see cref="DbContext.SaveChanges()"/>, with a <see cref="DbUpdateConcurrencyException"/> on a shared entity
+    /// turned into <see cref="StaleEntityException"/> naming it: another process committed that row first, and
+    /// nothing was written. (Plain <c>SaveChanges</c> is guarded the same way; it only reports EF Core's exception.)
+    /// </summary>
+    /// <exception cref="StaleEntityException">Another process committed one of the shared entities first.</exception>
+    public static int SaveChangesShared(this DbContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        try
+        {
+            return context.SaveChanges();
+        }
+        catch (DbUpdateConcurrencyException ex) when (Stale(ex) is { } stale)
+        {
+            throw stale;
+        }
+    }
+
+    /// <inheritdoc cref="SaveChangesShared"/>
+    public static async Task<int> SaveChangesSharedAsync(this DbContext context, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        try
+        {
+            return await context.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (DbUpdateConcurrencyException ex) when (Stale(ex) is { } stale)
+        {
+            throw stale;
+        }
+    }
+
+    /// <summary>
+    /// The loader that entities materialized by <paramref name="context"/> are attached with, or
+    /// <see langword="null"/> when the context was not set up with <c>UseSharedEntities</c>.
+    /// </summary>
+    public static DbContextEntityLoader? GetSharedEntityLoader(this DbContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        return SharedEntitiesInterceptor.Of(context)?.LoaderOf(context);
+    }
+
+    private static StaleEntityException? Stale(DbUpdateConcurrencyException exception)
+    {
+        foreach (var entry in exception.Entries)
+        {
+            if (entry.Entity is ISharedEntity entity)
+            {
+                return new StaleEntityException(
+                    entity.SharedType.Name,
+                    entity.SharedKey,
+                    entity is IVersionedSharedEntity versioned ? versioned.SharedVersion : null,
+                    $"the database refused the version-guarded {(entry.State == EntityState.Deleted ? "delete" : "update")} of SaveChanges.",
+                    exception);
+            }
+        }
+
+        return null;
+    }
+}
