@@ -135,20 +135,7 @@ public sealed class SqliteSharedStore : ISharedStore
 
             using SqliteConnection connection = Open();
             using SqliteTransaction transaction = connection.BeginTransaction(deferred: false);
-            var statements = new Statements(connection, transaction);
-            try
-            {
-                long now = Now();
-                for (int i = 0; i < batch.Count; i++)
-                {
-                    batch.SetResult(i, Apply(statements, batch.Operations[i], now));
-                }
-            }
-            finally
-            {
-                statements.Dispose();
-            }
-
+            Run(batch, connection, transaction);
             transaction.Commit();
         }
         catch (SqliteException ex)
@@ -188,84 +175,12 @@ public sealed class SqliteSharedStore : ISharedStore
             _initialized = true;
         }
 
-        using var statements = new Statements(connection, transaction);
-        long now = Now();
+        using var statements = new Statements(connection, transaction, Now());
         for (int i = 0; i < batch.Count; i++)
         {
-            batch.SetResult(i, Apply(statements, batch.Operations[i], now));
+            batch.SetResult(i, StoreSemantics.Apply(statements, batch.Operations[i]));
         }
     }
-
-    private static StoreResult Apply(Statements s, in StoreOperation op, long now)
-    {
-        bool exists = s.TryGet(op.Key, now, out Item item);
-        switch (op.Kind)
-        {
-            case StoreOperationKind.Read:
-                if (exists && !item.IsPlaceholder)
-                {
-                    return new StoreResult(StoreStatus.Hit, item.Value, item.Cas);
-                }
-
-                if (!op.Lease)
-                {
-                    return new StoreResult(StoreStatus.Miss);
-                }
-
-                if (exists)
-                {
-                    return new StoreResult(StoreStatus.LeaseLost, Cas: item.Cas);
-                }
-
-                Item placeholder = s.Put(op.Key, 0, op.Ttl, now, isPlaceholder: true);
-                return new StoreResult(StoreStatus.LeaseWon, Cas: placeholder.Cas);
-
-            case StoreOperationKind.Raise:
-                if (exists && !item.IsPlaceholder && item.Value >= op.Value)
-                {
-                    return new StoreResult(StoreStatus.NotStored, item.Value, item.Cas);
-                }
-
-                return Stored(s.Put(op.Key, op.Value, op.Ttl, now));
-
-            case StoreOperationKind.Publish:
-                if (exists && !item.IsPlaceholder && item.Value == op.Expected)
-                {
-                    return Stored(s.Put(op.Key, op.Value, op.Ttl, now));
-                }
-
-                return exists && !item.IsPlaceholder
-                    ? new StoreResult(StoreStatus.NotStored, item.Value, item.Cas)
-                    : new StoreResult(StoreStatus.NotStored);
-
-            case StoreOperationKind.Fill:
-                if (exists && item.IsPlaceholder && item.Cas == op.Cas)
-                {
-                    return Stored(s.Put(op.Key, op.Value, op.Ttl, now));
-                }
-
-                return new StoreResult(StoreStatus.NotStored, exists && !item.IsPlaceholder ? item.Value : 0);
-
-            case StoreOperationKind.Increment:
-                if (!exists || item.IsPlaceholder)
-                {
-                    return new StoreResult(StoreStatus.Miss);
-                }
-
-                // Keeps the item's expiry, as memcached's arithmetic does.
-                return Stored(s.Increment(op.Key, item));
-
-            case StoreOperationKind.AddIfAbsent:
-                return exists
-                    ? new StoreResult(StoreStatus.NotStored, item.IsPlaceholder ? 0 : item.Value, item.Cas)
-                    : Stored(s.Put(op.Key, op.Value, op.Ttl, now));
-
-            default:
-                throw new ArgumentOutOfRangeException(nameof(op), op.Kind, "Unknown store operation.");
-        }
-    }
-
-    private static StoreResult Stored(Item item) => new(StoreStatus.Stored, item.Value, item.Cas);
 
     private long Now() => _time.GetUtcNow().ToUnixTimeMilliseconds();
 
@@ -324,19 +239,19 @@ public sealed class SqliteSharedStore : ISharedStore
         public void Dispose() => Transaction = null;
     }
 
-    // CAS values are compared for equality only; the column stores their bits as a signed integer.
-    private readonly record struct Item(long Value, ulong Cas, long? ExpiresAt, bool IsPlaceholder);
 
     /// <summary>The prepared statements of one batch.</summary>
-    private sealed class Statements : IDisposable
+    private sealed class Statements : IStoredItems, IDisposable
     {
+        private readonly long _now;
         private readonly SqliteCommand _select;
         private readonly SqliteCommand _delete;
         private readonly SqliteCommand _upsert;
         private readonly SqliteCommand _increment;
 
-        public Statements(SqliteConnection connection, SqliteTransaction transaction)
+        public Statements(SqliteConnection connection, SqliteTransaction transaction, long now)
         {
+            _now = now;
             _select = Create(connection, transaction, $"SELECT value, cas, expires_at, placeholder FROM {TableName} WHERE key = $key", "$key");
             _delete = Create(connection, transaction, $"DELETE FROM {TableName} WHERE key = $key", "$key");
             _upsert = Create(
@@ -352,8 +267,9 @@ public sealed class SqliteSharedStore : ISharedStore
             _increment = Create(connection, transaction, $"UPDATE {TableName} SET value = $value, cas = $cas WHERE key = $key", "$key", "$value", "$cas");
         }
 
-        public bool TryGet(string key, long now, out Item item)
+        public bool TryGet(string key, out StoredItem item)
         {
+            long? expiresAt;
             _select.Parameters[0].Value = key;
             using (SqliteDataReader reader = _select.ExecuteReader())
             {
@@ -363,10 +279,11 @@ public sealed class SqliteSharedStore : ISharedStore
                     return false;
                 }
 
-                item = new Item(reader.GetInt64(0), unchecked((ulong)reader.GetInt64(1)), reader.IsDBNull(2) ? null : reader.GetInt64(2), reader.GetInt64(3) != 0);
+                item = new StoredItem(reader.GetInt64(0), unchecked((ulong)reader.GetInt64(1)), reader.GetInt64(3) != 0);
+                expiresAt = reader.IsDBNull(2) ? null : reader.GetInt64(2);
             }
 
-            if (item.ExpiresAt is { } expires && expires <= now)
+            if (expiresAt is { } expires && expires <= _now)
             {
                 _delete.Parameters[0].Value = key;
                 _delete.ExecuteNonQuery();
@@ -377,10 +294,10 @@ public sealed class SqliteSharedStore : ISharedStore
             return true;
         }
 
-        public Item Put(string key, long value, TimeSpan ttl, long now, bool isPlaceholder = false)
+        public StoredItem Put(string key, long value, TimeSpan ttl, bool isPlaceholder)
         {
-            long? expires = ttl > TimeSpan.Zero ? now + (long)Math.Ceiling(ttl.TotalMilliseconds) : null;
-            var item = new Item(value, NewCas(), expires, isPlaceholder);
+            long? expires = ttl > TimeSpan.Zero ? _now + (long)Math.Ceiling(ttl.TotalMilliseconds) : null;
+            var item = new StoredItem(value, NewCas(), isPlaceholder);
             _upsert.Parameters[0].Value = key;
             _upsert.Parameters[1].Value = value;
             _upsert.Parameters[2].Value = unchecked((long)item.Cas);
@@ -390,9 +307,9 @@ public sealed class SqliteSharedStore : ISharedStore
             return item;
         }
 
-        public Item Increment(string key, Item current)
+        public StoredItem Increment(string key, StoredItem current)
         {
-            Item item = current with { Value = unchecked(current.Value + 1), Cas = NewCas() };
+            StoredItem item = current with { Value = unchecked(current.Value + 1), Cas = NewCas() };
             _increment.Parameters[0].Value = key;
             _increment.Parameters[1].Value = item.Value;
             _increment.Parameters[2].Value = unchecked((long)item.Cas);

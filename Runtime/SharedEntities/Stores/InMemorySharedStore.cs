@@ -1,5 +1,3 @@
-using SharedEntities.Protocol;
-
 namespace SharedEntities.Stores;
 
 /// <summary>
@@ -7,7 +5,7 @@ namespace SharedEntities.Stores;
 /// Several <see cref="Coherence"/> instances may share one, which is how the tests play several processes. Safe for
 /// concurrent use; every batch runs under one lock, so each operation is atomic.
 /// </summary>
-public sealed class InMemorySharedStore : ISharedStore
+public sealed class InMemorySharedStore : ISharedStore, IStoredItems
 {
     private readonly Dictionary<string, Item> _items = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
@@ -80,7 +78,7 @@ public sealed class InMemorySharedStore : ISharedStore
         {
             for (int i = 0; i < batch.Count; i++)
             {
-                batch.SetResult(i, Apply(batch.Operations[i]));
+                batch.SetResult(i, StoreSemantics.Apply(this, batch.Operations[i]));
             }
         }
     }
@@ -93,83 +91,25 @@ public sealed class InMemorySharedStore : ISharedStore
         return ValueTask.CompletedTask;
     }
 
-    private StoreResult Apply(in StoreOperation op)
+    bool IStoredItems.TryGet(string key, out StoredItem item)
     {
-        bool exists = TryGet(op.Key, out Item item);
-        switch (op.Kind)
-        {
-            case StoreOperationKind.Read:
-                if (exists && !item.IsPlaceholder)
-                {
-                    return new StoreResult(StoreStatus.Hit, item.Value, item.Cas);
-                }
-
-                if (!op.Lease)
-                {
-                    return new StoreResult(StoreStatus.Miss);
-                }
-
-                if (exists)
-                {
-                    return new StoreResult(StoreStatus.LeaseLost, Cas: item.Cas);
-                }
-
-                Item placeholder = Put(op.Key, 0, op.Ttl, isPlaceholder: true);
-                return new StoreResult(StoreStatus.LeaseWon, Cas: placeholder.Cas);
-
-            case StoreOperationKind.Raise:
-                if (exists && !item.IsPlaceholder && item.Value >= op.Value)
-                {
-                    return new StoreResult(StoreStatus.NotStored, item.Value, item.Cas);
-                }
-
-                return Stored(Put(op.Key, op.Value, op.Ttl));
-
-            case StoreOperationKind.Publish:
-                if (exists && !item.IsPlaceholder && item.Value == op.Expected)
-                {
-                    return Stored(Put(op.Key, op.Value, op.Ttl));
-                }
-
-                return exists && !item.IsPlaceholder
-                    ? new StoreResult(StoreStatus.NotStored, item.Value, item.Cas)
-                    : new StoreResult(StoreStatus.NotStored);
-
-            case StoreOperationKind.Fill:
-                if (exists && item.IsPlaceholder && item.Cas == op.Cas)
-                {
-                    return Stored(Put(op.Key, op.Value, op.Ttl));
-                }
-
-                return new StoreResult(StoreStatus.NotStored, exists && !item.IsPlaceholder ? item.Value : 0);
-
-            case StoreOperationKind.Increment:
-                if (!exists || item.IsPlaceholder)
-                {
-                    return new StoreResult(StoreStatus.Miss);
-                }
-
-                if (new SharedToken(item.Value).IsTombstone)
-                {
-                    return new StoreResult(StoreStatus.NotStored, item.Value, item.Cas);
-                }
-
-                // Keeps the item's expiry, as memcached's arithmetic does.
-                item = item with { Value = unchecked(item.Value + 1), Cas = ++_nextCas };
-                _items[op.Key] = item;
-                return Stored(item);
-
-            case StoreOperationKind.AddIfAbsent:
-                return exists
-                    ? new StoreResult(StoreStatus.NotStored, item.IsPlaceholder ? 0 : item.Value, item.Cas)
-                    : Stored(Put(op.Key, op.Value, op.Ttl));
-
-            default:
-                throw new ArgumentOutOfRangeException(nameof(op), op.Kind, "Unknown store operation.");
-        }
+        bool found = TryGet(key, out Item stored);
+        item = new StoredItem(stored.Value, stored.Cas, stored.IsPlaceholder);
+        return found;
     }
 
-    private static StoreResult Stored(Item item) => new(StoreStatus.Stored, item.Value, item.Cas);
+    StoredItem IStoredItems.Put(string key, long value, TimeSpan ttl, bool isPlaceholder)
+    {
+        Item item = Put(key, value, ttl, isPlaceholder);
+        return new StoredItem(item.Value, item.Cas, item.IsPlaceholder);
+    }
+
+    StoredItem IStoredItems.Increment(string key, StoredItem current)
+    {
+        Item item = _items[key] with { Value = unchecked(current.Value + 1), Cas = ++_nextCas };
+        _items[key] = item;
+        return new StoredItem(item.Value, item.Cas, IsPlaceholder: false);
+    }
 
     private bool TryGet(string key, out Item item)
     {
