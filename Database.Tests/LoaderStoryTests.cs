@@ -5,6 +5,7 @@ using Npgsql;
 using SharedEntities.AdoNet;
 using SharedEntities.Sqlite;
 using SharedEntities.Stores;
+using SharedEntities.Tests.Postgres;
 
 namespace SharedEntities.Database.Tests;
 

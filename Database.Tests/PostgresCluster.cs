@@ -2,8 +2,9 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 
-namespace SharedEntities.Database.Tests;
+namespace SharedEntities.Tests.Postgres;
 
+// Compiled into Database.Tests and, linked, into EntityFrameworkCore.Tests: a collection fixture lives in its test assembly.
 /// <summary>
 /// A private PostgreSQL cluster for the test run: initdb under a temp folder as the <c>postgres</c> user, started on a
 /// free loopback port, stopped and removed at the end (also when the process exits without disposing it).

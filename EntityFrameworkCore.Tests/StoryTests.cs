@@ -5,6 +5,7 @@ using Microsoft.EntityFrameworkCore.Metadata;
 using Microsoft.Extensions.DependencyInjection;
 using SharedEntities.Protocol;
 using SharedEntities.Sqlite;
+using SharedEntities.Tests.Postgres;
 
 namespace SharedEntities.EntityFrameworkCore.Tests;
 
