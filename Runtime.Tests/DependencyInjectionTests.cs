@@ -1,0 +1,124 @@
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using SharedEntities.Memcached;
+using SharedEntities.Sqlite;
+using SharedEntities.Stores;
+
+namespace SharedEntities.Tests;
+
+public sealed class DependencyInjectionTests
+{
+    [Fact]
+    public void AddSharedEntities_registers_one_configured_runtime()
+    {
+        var services = new ServiceCollection();
+        services.AddSharedEntities(o => o.TokenTtl = TimeSpan.FromMinutes(5)).UseInMemory();
+        using ServiceProvider provider = services.BuildServiceProvider();
+
+        var coherence = provider.GetRequiredService<Coherence>();
+        Assert.Same(coherence, provider.GetRequiredService<Coherence>());
+        Assert.Equal(TimeSpan.FromMinutes(5), coherence.Options.TokenTtl);
+        Assert.IsType<InMemorySharedStore>(coherence.Store);
+        Assert.Same(coherence.Store, provider.GetRequiredService<ISharedStore>());
+    }
+
+    [Fact]
+    public void Invalid_options_are_refused_at_start_naming_the_setting()
+    {
+        var services = new ServiceCollection();
+        services.AddSharedEntities(o => o.DirtyTokenTtl = TimeSpan.Zero).UseInMemory();
+        using ServiceProvider provider = services.BuildServiceProvider();
+
+        // What a host runs at start (ValidateOnStart), and what resolving the runtime runs without a host.
+        var atStart = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IStartupValidator>().Validate());
+        Assert.Contains("DirtyTokenTtl", atStart.Message, StringComparison.Ordinal);
+        var atResolve = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<Coherence>());
+        Assert.Contains("DirtyTokenTtl", atResolve.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_runtime_without_a_store_is_refused_with_the_ways_to_choose_one()
+    {
+        var services = new ServiceCollection();
+        services.AddSharedEntities();
+        using ServiceProvider provider = services.BuildServiceProvider();
+
+        var refused = Assert.Throws<InvalidOperationException>(() => provider.GetRequiredService<Coherence>());
+        Assert.Contains("UseMemcached", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("UseSqlite", refused.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Memcached_settings_are_validated_at_start()
+    {
+        var services = new ServiceCollection();
+        services.AddSharedEntities().UseMemcached("cache-1:11211,cache-1:11211");
+        using ServiceProvider provider = services.BuildServiceProvider();
+
+        var refused = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IStartupValidator>().Validate());
+        Assert.Contains("listed twice", refused.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void UseMemcached_builds_the_memcached_store_with_every_setting()
+    {
+        var services = new ServiceCollection();
+        services.AddSharedEntities().UseMemcached(o =>
+        {
+            o.Servers = "127.0.0.1:1";
+            o.OperationTimeout = TimeSpan.FromMilliseconds(250);
+        });
+        using ServiceProvider provider = services.BuildServiceProvider();
+
+        Assert.IsType<MemcachedStore>(provider.GetRequiredService<Coherence>().Store);
+        Assert.Equal(TimeSpan.FromMilliseconds(250), provider.GetRequiredService<IOptions<MemcachedClientOptions>>().Value.OperationTimeout);
+    }
+
+    [Fact]
+    public void The_last_store_choice_wins()
+    {
+        string file = Path.Combine(Path.GetTempPath(), $"se-di-{Guid.NewGuid():N}.db");
+        try
+        {
+            var services = new ServiceCollection();
+            services.AddSharedEntities().UseInMemory().UseSqlite($"Data Source={file}");
+            using (ServiceProvider provider = services.BuildServiceProvider())
+            {
+                Assert.IsType<SqliteSharedStore>(provider.GetRequiredService<Coherence>().Store);
+                Assert.Single(services, d => d.ServiceType == typeof(ISharedStore));
+            }
+        }
+        finally
+        {
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            foreach (string path in Directory.GetFiles(Path.GetTempPath(), Path.GetFileName(file) + "*"))
+            {
+                File.Delete(path);
+            }
+        }
+    }
+
+    [Fact]
+    public void Counters_are_created_by_the_registered_meter_factory()
+    {
+        var services = new ServiceCollection();
+        services.AddMetrics();
+        services.AddSharedEntities().UseInMemory();
+        using ServiceProvider provider = services.BuildServiceProvider();
+
+        var factory = provider.GetRequiredService<IMeterFactory>();
+        Meter meter = provider.GetRequiredService<Coherence>().Metrics.Checks.Meter;
+        Assert.Equal(SharedEntitiesMetrics.MeterName, meter.Name);
+        Assert.Same(factory, meter.Scope);
+    }
+
+    [Fact]
+    public void Arguments_are_checked()
+    {
+        var builder = new ServiceCollection().AddSharedEntities();
+        Assert.Throws<ArgumentException>(() => builder.UseSqlite(" "));
+        Assert.Throws<ArgumentException>(() => builder.UseMemcached(""));
+        Assert.Throws<ArgumentNullException>(() => builder.UseStore(null!));
+    }
+}
