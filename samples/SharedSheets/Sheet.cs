@@ -1,3 +1,4 @@
+using Microsoft.EntityFrameworkCore;
 using SharedEntities;
 
 namespace SharedSheets;
@@ -14,5 +15,14 @@ public partial class Sheet
 
     public partial DateTime LastModified { get; set; }
 
-    public partial long Recalculations { get; set; }
+    public partial decimal Total { get; set; }
+
+    /// <summary>The contended counter: every worker adds to it.</summary>
+    public partial long Edits { get; set; }
+}
+
+/// <summary>The sample's database: one table of sheets.</summary>
+public sealed class SheetsContext(DbContextOptions<SheetsContext> options) : DbContext(options)
+{
+    public DbSet<Sheet> Sheets => Set<Sheet>();
 }

@@ -1,0 +1,124 @@
+using System.Globalization;
+using Microsoft.Data.Sqlite;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Infrastructure;
+using Microsoft.EntityFrameworkCore.Storage;
+using Npgsql;
+using SharedEntities;
+using SharedEntities.EntityFrameworkCore;
+using SharedEntities.Memcached;
+using SharedEntities.Sqlite;
+using SharedEntities.Stores;
+
+namespace SharedSheets;
+
+/// <summary>
+/// Where the sheets and the tokens live, as every process of one run sees it. The coordinator creates it (a temp
+/// folder with a SQLite file, or a schema of its own in PostgreSQL) and hands it to its workers on their command line.
+/// </summary>
+internal sealed record Deployment(string DataKind, string Data, string StoreKind, string Store, string KeyPrefix)
+{
+    private static readonly TimeSpan BusyTimeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>Creates the run's database and store locations under <paramref name="folder"/>.</summary>
+    public static Deployment Create(SampleOptions options, string folder)
+    {
+        string prefix = "sheets" + Convert.ToHexStringLower(BitConverter.GetBytes(Random.Shared.NextInt64()))[..8] + ":";
+        string sqliteFile = Path.Combine(folder, "sheets.db");
+        string sqlite = new SqliteConnectionStringBuilder { DataSource = sqliteFile, DefaultTimeout = (int)BusyTimeout.TotalSeconds }.ToString();
+        (string dataKind, string data) = options.Postgres is { } postgres
+            ? ("postgres", new NpgsqlConnectionStringBuilder(postgres) { SearchPath = prefix.TrimEnd(':') }.ToString())
+            : ("sqlite", sqlite);
+        (string storeKind, string store) = options.Memcached is { } servers
+            ? ("memcached", servers)
+            : ("sqlite", dataKind == "sqlite" ? sqlite : new SqliteConnectionStringBuilder { DataSource = Path.Combine(folder, "tokens.db"), DefaultTimeout = (int)BusyTimeout.TotalSeconds }.ToString());
+        return new Deployment(dataKind, data, storeKind, store, prefix);
+    }
+
+    /// <summary>What the narrative calls it.</summary>
+    public string Describe() =>
+        (DataKind == "sqlite" ? "a SQLite file" : "PostgreSQL") + " for the sheets, "
+        + (StoreKind == "memcached" ? $"memcached at {Store}" : DataKind == "sqlite" ? "the embedded store (a table of the same file)" : "the embedded store (a SQLite file)")
+        + " for the tokens";
+
+    public Coherence CreateCoherence()
+    {
+        ISharedStore store = StoreKind == "memcached"
+            ? new MemcachedStore(Store)
+            : new SqliteSharedStore(Store, busyTimeout: BusyTimeout);
+        return new Coherence(store, new CoherenceOptions { KeyPrefix = KeyPrefix, OutsideScopeReads = OutsideScopeReads.Throw });
+    }
+
+    public SheetsContext CreateContext(Coherence coherence)
+    {
+        var builder = new DbContextOptionsBuilder<SheetsContext>();
+        builder = DataKind == "postgres" ? builder.UseNpgsql(Data) : builder.UseSqlite(Data);
+        return new SheetsContext(builder.UseSharedEntities(coherence).Options);
+    }
+
+    /// <summary>Creates the sheets table (in the run's own schema on PostgreSQL).</summary>
+    public async Task CreateSchemaAsync(SheetsContext db)
+    {
+        if (DataKind == "postgres")
+        {
+            string createSchema = "CREATE SCHEMA \"" + Schema + "\""; // a generated name (letters and hex digits), not input
+#pragma warning disable EF1003
+            await db.Database.ExecuteSqlRawAsync(createSchema);
+#pragma warning restore EF1003
+        }
+
+        else
+        {
+            // WAL (kept in the file): readers do not block the writer, and a transaction's first read fixes its snapshot.
+            await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL");
+        }
+
+        await db.GetService<IRelationalDatabaseCreator>().CreateTablesAsync();
+    }
+
+    /// <summary>Removes the run's schema from PostgreSQL (the temp folder goes with the coordinator).</summary>
+    public async Task DropSchemaAsync()
+    {
+        if (DataKind != "postgres")
+        {
+            return;
+        }
+
+        await using var connection = new NpgsqlConnection(Data);
+        await connection.OpenAsync();
+        await using NpgsqlCommand drop = connection.CreateCommand();
+        drop.CommandText = $"DROP SCHEMA IF EXISTS \"{Schema}\" CASCADE";
+        await drop.ExecuteNonQueryAsync();
+    }
+
+    /// <summary>The counter's value in the database, read directly (no entity, no check).</summary>
+    public static async Task<long> ReadEditsAsync(SheetsContext db, int id) =>
+        await db.Database.SqlQuery<long>($"SELECT \"Edits\" AS \"Value\" FROM \"Sheets\" WHERE \"Id\" = {id}").SingleAsync();
+
+    /// <summary>The seed protocol's unguarded write-back, for <c>--break-guarantee</c>: no version, no token.</summary>
+    public static async Task WriteEditsUnguardedAsync(SheetsContext db, int id, long edits) =>
+        await db.Database.ExecuteSqlAsync($"UPDATE \"Sheets\" SET \"Edits\" = {edits} WHERE \"Id\" = {id}");
+
+    public string[] ToArguments() => ["--data-kind", DataKind, "--data", Data, "--store-kind", StoreKind, "--store", Store, "--prefix", KeyPrefix];
+
+    public static Deployment FromArguments(IReadOnlyList<string> args)
+    {
+        string Get(string name) => args[IndexOf(args, name) + 1];
+        return new Deployment(Get("--data-kind"), Get("--data"), Get("--store-kind"), Get("--store"), Get("--prefix"));
+    }
+
+    private string Schema => KeyPrefix.TrimEnd(':');
+
+    private static int IndexOf(IReadOnlyList<string> args, string name)
+    {
+        for (int i = 0; i < args.Count - 1; i++)
+        {
+            if (args[i] == name)
+            {
+                return i;
+            }
+        }
+
+        throw new UsageException(string.Create(CultureInfo.InvariantCulture, $"The worker needs {name}."));
+    }
+}
