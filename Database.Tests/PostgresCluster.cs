@@ -4,7 +4,8 @@ using System.Net.Sockets;
 
 namespace SharedEntities.Tests.Postgres;
 
-// Compiled into Database.Tests and, linked, into EntityFrameworkCore.Tests: a collection fixture lives in its test assembly.
+// Compiled into Database.Tests and, linked, into the other test projects and the benchmarks (no xunit here: the
+// collection that shares one cluster is PostgresFixture.cs).
 /// <summary>
 /// A private PostgreSQL cluster for the test run: initdb under a temp folder as the <c>postgres</c> user, started on a
 /// free loopback port, stopped and removed at the end (also when the process exits without disposing it).
@@ -99,10 +100,4 @@ public sealed class PostgresCluster : IDisposable
             throw new InvalidOperationException($"{program} {string.Join(' ', args)} failed ({process.ExitCode}): {stdout.Result}{stderr.Result}");
         }
     }
-}
-
-[CollectionDefinition(Name)]
-public sealed class PostgresFixture : ICollectionFixture<PostgresCluster>
-{
-    public const string Name = "postgres";
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics.Metrics;
 using BenchmarkDotNet.Attributes;
 using SharedEntities.InMemory;
 using SharedEntities.Memcached;
@@ -48,7 +47,7 @@ public class ScopeVsSeedBenchmarks
             _seed.Set(key, 0); // the recipe's "first time we are called"
         }
 
-        long storeTrips = CountRoundTrips(() => SharedEntitiesScope());
+        long storeTrips = RoundTrips.Count(() => SharedEntitiesScope());
         long before = _seed.RoundTrips;
         SeedProtocolScope();
         Console.WriteLine($"// RoundTrips per scope: SharedEntities={storeTrips} seed={_seed.RoundTrips - before}");
@@ -111,25 +110,6 @@ public class ScopeVsSeedBenchmarks
         }
 
         return sum;
-    }
-
-    private static long CountRoundTrips(Action run)
-    {
-        long trips = 0;
-        using var listener = new MeterListener
-        {
-            InstrumentPublished = (instrument, l) =>
-            {
-                if (instrument.Name == "sharedentities.memcached.round_trips")
-                {
-                    l.EnableMeasurementEvents(instrument);
-                }
-            },
-        };
-        listener.SetMeasurementEventCallback<long>((_, value, _, _) => trips += value);
-        listener.Start();
-        run();
-        return trips;
     }
 }
 
