@@ -39,15 +39,20 @@ internal static class FreshnessCheck
 
         await coherence.ExecuteAsync(reads, async, cancellationToken).ConfigureAwait(false);
         metrics.Checks.Add(states.Count);
+        bool settled = true; // the common case: every entity fresh (or deleted), nothing to ask the database
         for (int i = 0; i < states.Count; i++)
         {
             verdicts[i] = states[i].IsVersioned ? FromToken(states[i], reads[i], metrics) : FromSerial(states[i], reads[i], metrics);
+            settled &= verdicts[i].Outcome is Outcome.Fresh or Outcome.Deleted;
         }
 
-        await AskDatabaseAsync(states, verdicts, async, cancellationToken).ConfigureAwait(false);
-        await FillLeasesAsync(coherence, states, verdicts, async, cancellationToken).ConfigureAwait(false);
-        await SeedSerialsAsync(coherence, states, verdicts, async, cancellationToken).ConfigureAwait(false);
-        await ReloadAsync(coherence, states, verdicts, async, cancellationToken).ConfigureAwait(false);
+        if (!settled)
+        {
+            await AskDatabaseAsync(states, verdicts, async, cancellationToken).ConfigureAwait(false);
+            await FillLeasesAsync(coherence, states, verdicts, async, cancellationToken).ConfigureAwait(false);
+            await SeedSerialsAsync(coherence, states, verdicts, async, cancellationToken).ConfigureAwait(false);
+            await ReloadAsync(coherence, states, verdicts, async, cancellationToken).ConfigureAwait(false);
+        }
 
         for (int i = 0; i < states.Count; i++)
         {

@@ -1,0 +1,120 @@
+using System.Diagnostics;
+using System.Globalization;
+using SharedEntities.Benchmarks.Memcached;
+
+namespace SharedEntities.Benchmarks;
+
+/// <summary>
+/// The whole-process driver: runs the memcached comparisons as plain loops in this process, without BenchmarkDotNet,
+/// for a fixed time each, alternating the baseline and the measured side in short rounds so that both see the same
+/// machine load. Prints operations per second and the ratio of each pair.
+/// </summary>
+/// <example>dotnet run -c Release --project bench/SharedEntities.Benchmarks -- driver --seconds 10</example>
+internal static class Driver
+{
+    private const int Rounds = 10;
+    private const long MaxOperationsPerRound = 50_000_000;
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        double seconds = 10;
+        for (int i = 1; i < args.Length; i++)
+        {
+            if (args[i] == "--seconds" && i + 1 < args.Length && double.TryParse(args[i + 1], NumberStyles.Float, CultureInfo.InvariantCulture, out double s) && s is > 0 and <= 600)
+            {
+                seconds = s;
+                i++;
+            }
+            else
+            {
+                Console.Error.WriteLine("usage: driver [--seconds N]   (N: 0 < N <= 600, the time of each pair; default 10)");
+                return 2;
+            }
+        }
+
+        var round = TimeSpan.FromSeconds(seconds / Rounds / 2);
+        Console.WriteLine(Invariant($"driver: {seconds} s per pair, {Rounds} alternating rounds; load average {LoadAverage()}"));
+        Console.WriteLine("pair | baseline ops/s | measured ops/s | measured / baseline");
+        foreach (int keys in new[] { 10, 100, 1000 })
+        {
+            var pipeline = new MemcachedPipelineBenchmarks { Keys = keys };
+            pipeline.Setup();
+            try
+            {
+                Report($"{keys} keys, sync: raw socket vs MemcachedStore (keys/s)", keys,
+                    await CompareAsync(round, () => Sync(() => pipeline.RawSync()), () => Sync(() => pipeline.StoreSync())));
+                Report($"{keys} keys, async: raw socket vs MemcachedStore (keys/s)", keys,
+                    await CompareAsync(round, async () => await pipeline.RawAsync(), async () => await pipeline.StoreAsync()));
+            }
+            finally
+            {
+                pipeline.Cleanup();
+            }
+        }
+
+        var scope = new ScopeVsSeedBenchmarks();
+        scope.Setup();
+        try
+        {
+            Report("100-entity scope, sync: seed protocol vs SharedEntities (scopes/s)", 1,
+                await CompareAsync(round, () => Sync(() => scope.SeedProtocolScope()), () => Sync(() => scope.SharedEntitiesScope())));
+            Report("100-entity scope, async: seed protocol vs SharedEntities (scopes/s)", 1,
+                await CompareAsync(round, () => Sync(() => scope.SeedProtocolScope()), async () => await scope.SharedEntitiesScopeAsync()));
+            Console.WriteLine(Invariant($"round trips per scope: SharedEntities={RoundTrips.Count(() => scope.SharedEntitiesScope())}, seed=200 (one get per attribute read)"));
+        }
+        finally
+        {
+            scope.Cleanup();
+        }
+
+        Console.WriteLine(Invariant($"load average at the end: {LoadAverage()}"));
+        return 0;
+    }
+
+    /// <summary>Operations per second of each side, each run for <see cref="Rounds"/> rounds of <paramref name="round"/>, alternating.</summary>
+    private static async Task<(double Baseline, double Measured)> CompareAsync(TimeSpan round, Func<ValueTask> baseline, Func<ValueTask> measured)
+    {
+        await RunForAsync(TimeSpan.FromMilliseconds(200), baseline); // warm up both
+        await RunForAsync(TimeSpan.FromMilliseconds(200), measured);
+        long baselineOps = 0, measuredOps = 0;
+        TimeSpan baselineTime = TimeSpan.Zero, measuredTime = TimeSpan.Zero;
+        for (int i = 0; i < Rounds; i++)
+        {
+            (long ops, TimeSpan time) = await RunForAsync(round, baseline);
+            baselineOps += ops;
+            baselineTime += time;
+            (ops, time) = await RunForAsync(round, measured);
+            measuredOps += ops;
+            measuredTime += time;
+        }
+
+        return (baselineOps / baselineTime.TotalSeconds, measuredOps / measuredTime.TotalSeconds);
+    }
+
+    private static async Task<(long Operations, TimeSpan Time)> RunForAsync(TimeSpan duration, Func<ValueTask> operation)
+    {
+        var clock = Stopwatch.StartNew();
+        long operations = 0;
+        while (clock.Elapsed < duration && operations < MaxOperationsPerRound)
+        {
+            await operation();
+            operations++;
+        }
+
+        return (operations, clock.Elapsed);
+    }
+
+    private static ValueTask Sync(Action operation)
+    {
+        operation();
+        return ValueTask.CompletedTask;
+    }
+
+    private static void Report(string pair, int perOperation, (double Baseline, double Measured) result) =>
+        Console.WriteLine(Invariant($"{pair} | {result.Baseline * perOperation:N0} | {result.Measured * perOperation:N0} | {result.Measured / result.Baseline:0.00}"));
+
+    private static string LoadAverage() =>
+        File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "unknown";
+
+    private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
+}
