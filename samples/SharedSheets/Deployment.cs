@@ -1,8 +1,8 @@
-using System.Globalization;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Storage;
+using System.Text.Json;
 using Npgsql;
 using SharedEntities;
 using SharedEntities.EntityFrameworkCore;
@@ -14,7 +14,7 @@ namespace SharedSheets;
 
 /// <summary>
 /// Where the sheets and the tokens live, as every process of one run sees it. The coordinator creates it (a temp
-/// folder with a SQLite file, or a schema of its own in PostgreSQL) and hands it to its workers on their command line.
+/// folder with a SQLite file, or a schema of its own in PostgreSQL) and hands it to its workers in their environment.
 /// </summary>
 internal sealed record Deployment(string DataKind, string Data, string StoreKind, string Store, string KeyPrefix)
 {
@@ -99,26 +99,18 @@ internal sealed record Deployment(string DataKind, string Data, string StoreKind
     public static async Task WriteEditsUnguardedAsync(SheetsContext db, int id, long edits) =>
         await db.Database.ExecuteSqlAsync($"UPDATE \"Sheets\" SET \"Edits\" = {edits} WHERE \"Id\" = {id}");
 
-    public string[] ToArguments() => ["--data-kind", DataKind, "--data", Data, "--store-kind", StoreKind, "--store", Store, "--prefix", KeyPrefix];
+    /// <summary>
+    /// The environment variable that hands the deployment to a worker. Not the command line: connection strings may
+    /// hold passwords, and any user of the machine can read another process's arguments.
+    /// </summary>
+    public const string EnvironmentVariable = "SHAREDSHEETS_DEPLOYMENT";
 
-    public static Deployment FromArguments(IReadOnlyList<string> args)
-    {
-        string Get(string name) => args[IndexOf(args, name) + 1];
-        return new Deployment(Get("--data-kind"), Get("--data"), Get("--store-kind"), Get("--store"), Get("--prefix"));
-    }
+    public string ToJson() => JsonSerializer.Serialize(this);
+
+    public static Deployment FromEnvironment() =>
+        Environment.GetEnvironmentVariable(EnvironmentVariable) is { Length: > 0 } json
+            ? JsonSerializer.Deserialize<Deployment>(json) ?? throw new UsageException($"{EnvironmentVariable} is empty.")
+            : throw new UsageException($"A worker needs {EnvironmentVariable}; it is started by the sample itself.");
 
     private string Schema => KeyPrefix.TrimEnd(':');
-
-    private static int IndexOf(IReadOnlyList<string> args, string name)
-    {
-        for (int i = 0; i < args.Count - 1; i++)
-        {
-            if (args[i] == name)
-            {
-                return i;
-            }
-        }
-
-        throw new UsageException(string.Create(CultureInfo.InvariantCulture, $"The worker needs {name}."));
-    }
 }

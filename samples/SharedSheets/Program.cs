@@ -1,12 +1,13 @@
 using SharedSheets;
 
 // dotnet run --project samples/SharedSheets [-- --help]: both seed stories across worker processes of this program.
-// The coordinator starts the workers as `SharedSheets --worker <name> <deployment>` and drives them over stdin.
+// The coordinator starts the workers as `SharedSheets --worker <name>` (where the data and the tokens live comes in the
+// SHAREDSHEETS_DEPLOYMENT environment variable) and drives them over standard input.
 try
 {
     if (args.Length > 0 && args[0] == "--worker")
     {
-        Deployment deployment = Deployment.FromArguments(args);
+        Deployment deployment = Deployment.FromEnvironment();
         return await new Worker(deployment, Console.In, Console.Out, args.Contains("--break-guarantee")).RunAsync();
     }
 

@@ -35,10 +35,14 @@ internal sealed class WorkerProcess : IAsyncDisposable
             start.ArgumentList.Add(Assembly.GetEntryAssembly()!.Location); // run as `dotnet SharedSheets.dll`
         }
 
-        foreach (string argument in (string[])["--worker", name, .. deployment.ToArguments(), .. breakGuarantee ? ["--break-guarantee"] : Array.Empty<string>()])
+        start.ArgumentList.Add("--worker");
+        start.ArgumentList.Add(name);
+        if (breakGuarantee)
         {
-            start.ArgumentList.Add(argument);
+            start.ArgumentList.Add("--break-guarantee");
         }
+
+        start.Environment[Deployment.EnvironmentVariable] = deployment.ToJson();
 
         var process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start worker {name}.");
         var worker = new WorkerProcess(name, process);
