@@ -9,10 +9,11 @@ public sealed record CommandResult(string Command, int ExitCode, string Output)
     public override string ToString() => $"`{Command}` exited with {ExitCode}:\n{Output}";
 }
 
-/// <summary>Runs the <c>dotnet</c> CLI as a user would, with a private package folder and no shared build servers.</summary>
+/// <summary>Runs the <c>dotnet</c> CLI as a user would, with no shared build servers.</summary>
 internal static class Dotnet
 {
-    public static CommandResult Run(string workingDirectory, string packagesFolder, TimeSpan timeout, params string[] arguments)
+    /// <param name="packagesFolder">The NUGET_PACKAGES folder of the command's restores; <see langword="null"/> keeps the inherited one.</param>
+    public static CommandResult Run(string workingDirectory, string? packagesFolder, TimeSpan timeout, params string[] arguments)
     {
         var start = new ProcessStartInfo("dotnet")
         {
@@ -32,7 +33,11 @@ internal static class Dotnet
             start.Environment.Remove(name);
         }
 
-        start.Environment["NUGET_PACKAGES"] = packagesFolder;
+        if (packagesFolder is not null)
+        {
+            start.Environment["NUGET_PACKAGES"] = packagesFolder;
+        }
+
         start.Environment["MSBUILDDISABLENODEREUSE"] = "1";
         start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
         start.Environment["DOTNET_NOLOGO"] = "1";

@@ -4,8 +4,8 @@ namespace SharedEntities.Package.Tests;
 
 /// <summary>
 /// Packs the two packages once per test run into a temporary feed, and gives each consumer build a copy of
-/// nuget/consumers whose nuget.config points at that feed. Package restores go to a private NUGET_PACKAGES folder,
-/// so a copy of the same version cached by an earlier run is never used. Everything is removed at the end.
+/// nuget/consumers whose nuget.config points at that feed. The consumers' restores go to a private NUGET_PACKAGES
+/// folder, so a copy of the same version cached by an earlier run is never used. Everything is removed at the end.
 /// </summary>
 public sealed partial class PackedPackages : IDisposable
 {
@@ -20,7 +20,10 @@ public sealed partial class PackedPackages : IDisposable
 
         foreach (string project in new[] { "Runtime/SharedEntities/SharedEntities.csproj", "Runtime/SharedEntities.EntityFrameworkCore/SharedEntities.EntityFrameworkCore.csproj" })
         {
-            CommandResult pack = Dotnet.Run(RepositoryRoot, PackagesFolder, CommandTimeout, "pack", project, "-c", "Release", "-o", Feed);
+            // Packing restores the checkout's own projects, whose obj/project.assets.json the solution's build reads
+            // at the same moment: it must restore into the same package folder as that build (the inherited one),
+            // or the build finds its packages "deleted since restore" once this fixture removes its folder.
+            CommandResult pack = Dotnet.Run(RepositoryRoot, packagesFolder: null, CommandTimeout, "pack", project, "-c", "Release", "-o", Feed);
             if (pack.ExitCode != 0)
             {
                 throw new InvalidOperationException("Packing failed. " + pack);
@@ -38,7 +41,7 @@ public sealed partial class PackedPackages : IDisposable
     /// <summary>The folder of the packed .nupkg and .snupkg files.</summary>
     public string Feed { get; }
 
-    /// <summary>The private NUGET_PACKAGES folder of every restore.</summary>
+    /// <summary>The private NUGET_PACKAGES folder of every consumer restore.</summary>
     public string PackagesFolder { get; }
 
     /// <summary>The packed version.</summary>
