@@ -1,6 +1,8 @@
 using System.Data;
+using System.Data.Common;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.EntityFrameworkCore.Metadata;
 using Microsoft.Extensions.DependencyInjection;
 using SharedEntities.Protocol;
@@ -261,6 +263,86 @@ public abstract class StoryTests : IDisposable
         {
             Assert.Equal("Q2", inB.Title);
         }
+    }
+
+    [Fact]
+    public async Task Outside_a_transaction_the_dirty_token_is_up_before_the_update_and_the_save_needs_no_transaction()
+    {
+        Proc a = NewProcess();
+        Insert(a, 1, "Q1");
+        string key = a.Coherence.StoreKeyOf(WarmUp(a));
+        var observer = new UpdateObserver(() => [Store.Peek(key)]);
+        using var writer = new Coherence(Store);
+        using SheetContext context = NewContext(writer, observer);
+        await using (writer.BeginScope())
+        {
+            context.Sheets.Single(s => s.Id == 1).Title = "Q2";
+            Assert.Equal(1, await context.SaveChangesSharedAsync());
+        }
+
+        UpdateObserver.Seen update = Assert.Single(observer.Updates);
+        Assert.Equal([SharedToken.Dirty(2).Value], update.Tokens);
+        Assert.False(update.InTransaction); // one UPDATE: EF Core needs no transaction, and the library forces none
+        Assert.Equal(SharedToken.Clean(2).Value, Store.Peek(key));
+        Assert.Equal(("Q2", 2L), ReadRow(1));
+    }
+
+    [Fact]
+    public void A_save_of_several_rows_outside_a_transaction_raises_before_EF_Cores_own_transaction_and_publishes_after_it()
+    {
+        Proc a = NewProcess();
+        Proc b = NewProcess();
+        Insert(a, 1, "Q1");
+        Insert(a, 2, "other");
+        Sheet first = WarmUp(b);
+        Sheet second;
+        using (b.Coherence.BeginScope())
+        {
+            second = b.Context.Sheets.Single(s => s.Id == 2);
+        }
+
+        string[] keys = [b.Coherence.StoreKeyOf(first), b.Coherence.StoreKeyOf(second)];
+        var observer = new UpdateObserver(() => [.. keys.Select(Store.Peek)]);
+        using var writer = new Coherence(Store);
+        using SheetContext context = NewContext(writer, observer);
+        using (writer.BeginScope())
+        {
+            context.Sheets.Single(s => s.Id == 1).Title = "Q2";
+            context.Sheets.Single(s => s.Id == 2).Title = "other 2";
+            Assert.Equal(2, context.SaveChanges());
+        }
+
+        Assert.NotEmpty(observer.Updates);
+        Assert.All(observer.Updates, update => Assert.Equal([SharedToken.Dirty(2).Value, SharedToken.Dirty(2).Value], update.Tokens));
+        Assert.All(observer.Updates, update => Assert.True(update.InTransaction));
+        Assert.All(keys, key => Assert.Equal(SharedToken.Clean(2).Value, Store.Peek(key)));
+        using (b.Coherence.BeginScope())
+        {
+            Assert.Equal(("Q2", "other 2"), (first.Title, second.Title));
+        }
+    }
+
+    [Fact]
+    public void A_save_inside_a_TransactionScope_is_refused_before_any_statement_and_loses_nothing()
+    {
+        Proc a = NewProcess();
+        Insert(a, 1, "Q1");
+        Sheet sheet = WarmUp(a);
+        using (a.Coherence.BeginScope())
+        {
+            sheet.Title = "in an ambient transaction";
+            using (new System.Transactions.TransactionScope())
+            {
+                NotSupportedException refused = Assert.Throws<NotSupportedException>(() => a.Context.SaveChanges());
+                Assert.Contains("BeginTransaction", refused.Message, StringComparison.Ordinal);
+            }
+
+            Assert.Equal(1, sheet.Version);
+            Assert.Equal("in an ambient transaction", sheet.Title); // the change is kept: saving it outside works
+            Assert.Equal(1, a.Context.SaveChanges());
+        }
+
+        Assert.Equal(("in an ambient transaction", 2L), ReadRow(1));
     }
 
     [Fact]
@@ -569,11 +651,53 @@ public abstract class StoryTests : IDisposable
 
     protected abstract void DisposeDatabase();
 
-    protected SheetContext NewContext(Coherence coherence)
+    protected SheetContext NewContext(Coherence coherence, params IInterceptor[] interceptors)
     {
         var options = new DbContextOptionsBuilder<SheetContext>();
         Configure(options);
-        return new SheetContext(options.UseSharedEntities(coherence).Options);
+        return new SheetContext(options.UseSharedEntities(coherence).AddInterceptors(interceptors).Options);
+    }
+
+    /// <summary>Records, as each UPDATE is about to run, the tokens <c>peek</c> reads and whether it runs in a transaction.</summary>
+    protected sealed class UpdateObserver(Func<long?[]> peek) : DbCommandInterceptor
+    {
+        public List<Seen> Updates { get; } = [];
+
+        public override InterceptionResult<DbDataReader> ReaderExecuting(DbCommand command, CommandEventData eventData, InterceptionResult<DbDataReader> result)
+        {
+            Observe(command);
+            return result;
+        }
+
+        public override ValueTask<InterceptionResult<DbDataReader>> ReaderExecutingAsync(
+            DbCommand command, CommandEventData eventData, InterceptionResult<DbDataReader> result, CancellationToken cancellationToken = default)
+        {
+            Observe(command);
+            return ValueTask.FromResult(result);
+        }
+
+        public override InterceptionResult<int> NonQueryExecuting(DbCommand command, CommandEventData eventData, InterceptionResult<int> result)
+        {
+            Observe(command);
+            return result;
+        }
+
+        public override ValueTask<InterceptionResult<int>> NonQueryExecutingAsync(
+            DbCommand command, CommandEventData eventData, InterceptionResult<int> result, CancellationToken cancellationToken = default)
+        {
+            Observe(command);
+            return ValueTask.FromResult(result);
+        }
+
+        private void Observe(DbCommand command)
+        {
+            if (command.CommandText.Contains("UPDATE", StringComparison.OrdinalIgnoreCase))
+            {
+                Updates.Add(new Seen(peek(), command.Transaction is not null));
+            }
+        }
+
+        public sealed record Seen(long?[] Tokens, bool InTransaction);
     }
 
     protected void CreateSchema()

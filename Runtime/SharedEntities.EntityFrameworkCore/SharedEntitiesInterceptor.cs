@@ -15,8 +15,10 @@ namespace SharedEntities.EntityFrameworkCore;
 /// <summary>
 /// The interceptor <see cref="SharedEntitiesDbContextOptionsBuilderExtensions.UseSharedEntities(DbContextOptionsBuilder, Coherence, DbDialect?)"/>
 /// registers: attaches materialized entities; on <c>SaveChanges</c> increments the versions of modified shared
-/// entities (EF Core then writes <c>WHERE version = @original</c>) and forces a transaction; raises the dirty tokens
-/// when that transaction commits (after the guarded writes, before the commit) and publishes after it.
+/// entities (EF Core then writes <c>WHERE version = @original</c>). The dirty tokens go up before anything can commit:
+/// inside an application transaction when it commits (after the guarded writes), otherwise before the save's
+/// statements run. The clean tokens are published after the commit: the application's, EF Core's own transaction's,
+/// or, when the save needed no transaction (one statement), after the save.
 /// </summary>
 internal sealed class SharedEntitiesInterceptor(Coherence coherence, DbDialect? dialect)
     : ISaveChangesInterceptor, IDbTransactionInterceptor
@@ -38,42 +40,58 @@ internal sealed class SharedEntitiesInterceptor(Coherence coherence, DbDialect? 
 
     public InterceptionResult<int> SavingChanges(DbContextEventData eventData, InterceptionResult<int> result)
     {
-        if (eventData.Context is { } context)
+        if (eventData.Context is { } context && BeforeSave(context) is { } early)
         {
-            BeforeSave(context);
+            try
+            {
+                early.RaiseDirty();
+            }
+            catch
+            {
+                SaveFailed(context); // EF Core reports no failure of its own: the save never started
+                throw;
+            }
         }
 
         return result;
     }
 
-    public ValueTask<InterceptionResult<int>> SavingChangesAsync(DbContextEventData eventData, InterceptionResult<int> result, CancellationToken cancellationToken = default)
+    public async ValueTask<InterceptionResult<int>> SavingChangesAsync(DbContextEventData eventData, InterceptionResult<int> result, CancellationToken cancellationToken = default)
     {
-        if (eventData.Context is { } context)
+        if (eventData.Context is { } context && BeforeSave(context) is { } early)
         {
-            BeforeSave(context);
+            try
+            {
+                await early.RaiseDirtyAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                SaveFailed(context);
+                throw;
+            }
         }
 
-        return ValueTask.FromResult(result);
+        return result;
     }
 
     public int SavedChanges(SaveChangesCompletedEventData eventData, int result)
     {
-        if (eventData.Context is { } context)
+        if (eventData.Context is { } context && AfterSave(context) is { } publication)
         {
-            AfterSave(context);
+            publication.Publish();
         }
 
         return result;
     }
 
-    public ValueTask<int> SavedChangesAsync(SaveChangesCompletedEventData eventData, int result, CancellationToken cancellationToken = default)
+    public async ValueTask<int> SavedChangesAsync(SaveChangesCompletedEventData eventData, int result, CancellationToken cancellationToken = default)
     {
-        if (eventData.Context is { } context)
+        if (eventData.Context is { } context && AfterSave(context) is { } publication)
         {
-            AfterSave(context);
+            await publication.PublishAsync(CancellationToken.None).ConfigureAwait(false); // committed: publish even if canceled now
         }
 
-        return ValueTask.FromResult(result);
+        return result;
     }
 
     public void SaveChangesFailed(DbContextErrorEventData eventData)
@@ -209,10 +227,12 @@ internal sealed class SharedEntitiesInterceptor(Coherence coherence, DbDialect? 
 
     private static DbTransaction? CurrentTransaction(DbContext context) => context.Database.CurrentTransaction?.GetDbTransaction();
 
-    private void BeforeSave(DbContext context)
+    /// <summary>Increments the versions the save writes; returns the publication to raise now when no application transaction is open.</summary>
+    private WritePublication? BeforeSave(DbContext context)
     {
         ContextState state = StateOf(context);
-        DropOrphans(context, state, CurrentTransaction(context));
+        DbTransaction? transaction = CurrentTransaction(context);
+        DropOrphans(context, state, transaction);
         if (context.ChangeTracker.AutoDetectChangesEnabled)
         {
             context.ChangeTracker.DetectChanges(); // SaveChanges would, but only after this interceptor
@@ -253,24 +273,44 @@ internal sealed class SharedEntitiesInterceptor(Coherence coherence, DbDialect? 
             }
         }
 
-        if (state.Saving.Count > 0)
+        if (state.Saving.Count == 0 || transaction is not null)
         {
-            // One UPDATE alone would run without a transaction: force one, so that the dirty tokens go up before its commit.
-            state.SavedBehavior ??= context.Database.AutoTransactionBehavior;
-            context.Database.AutoTransactionBehavior = AutoTransactionBehavior.Always;
+            return null; // in the application's transaction, the tokens go up when it commits
         }
+
+        if (System.Transactions.Transaction.Current is not null)
+        {
+            SaveFailed(context);
+            throw new NotSupportedException(
+                "SharedEntities cannot publish a save made in an ambient System.Transactions transaction (TransactionScope): it never sees " +
+                "that commit. Use context.Database.BeginTransaction() instead, or save outside the TransactionScope.");
+        }
+
+        // Without one, a single statement commits as it runs, and several run in EF Core's own transaction: either way
+        // the dirty tokens must be up before the first statement.
+        state.RaisedEarly = Publication(state.Saving);
+        return state.RaisedEarly;
     }
 
-    private void AfterSave(DbContext context)
+    /// <summary>Attaches added entities; returns the publication to publish now when the save's statements committed as they ran.</summary>
+    private WritePublication? AfterSave(DbContext context)
     {
         ContextState state = StateOf(context);
-        RestoreBehavior(context, state);
         foreach (ISharedEntity added in state.Added)
         {
             coherence.Attach(added, state.Loader);
         }
 
         state.Added.Clear();
+        if (state.RaisedEarly is { } early)
+        {
+            // No transaction of EF Core's committed them (it would have published): they committed statement by statement.
+            state.RaisedEarly = null;
+            state.Saving.Clear();
+            early.MarkCommitted();
+            return early;
+        }
+
         if (state.Saving.Count > 0)
         {
             // Not committed yet: the save ran in the application's transaction, which publishes when it commits.
@@ -278,13 +318,15 @@ internal sealed class SharedEntitiesInterceptor(Coherence coherence, DbDialect? 
             state.Transaction = CurrentTransaction(context);
             state.Saving.Clear();
         }
+
+        return null;
     }
 
     private void SaveFailed(DbContext context)
     {
         ContextState state = StateOf(context);
-        RestoreBehavior(context, state);
         state.Added.Clear();
+        state.RaisedEarly = null; // its dirty tokens make readers ask the database until they expire
 
         // EF Core did not accept the changes (and rolled back its transaction or savepoint): give back the versions read.
         WithoutDetectChanges(context, () =>
@@ -302,10 +344,17 @@ internal sealed class SharedEntitiesInterceptor(Coherence coherence, DbDialect? 
         state.Committing = null;
     }
 
+    /// <summary>A transaction of the context commits: returns the publication whose dirty tokens must go up first.</summary>
     private WritePublication? Prepare(DbContext context, DbTransaction transaction)
     {
         ContextState state = StateOf(context);
         DropOrphans(context, state, transaction);
+        if (state.RaisedEarly is { } early)
+        {
+            state.Committing = early; // EF Core's own transaction for a save whose tokens went up before it
+            return null;
+        }
+
         List<Write> writes = [.. state.InTransaction, .. state.Saving];
         if (writes.Count == 0)
         {
@@ -329,7 +378,8 @@ internal sealed class SharedEntitiesInterceptor(Coherence coherence, DbDialect? 
         state.Committing = null;
         state.InTransaction.Clear();
         state.Transaction = null;
-        state.Saving.Clear(); // an automatic transaction: SavedChanges comes after the commit
+        state.Saving.Clear(); // EF Core's own transaction: SavedChanges comes after the commit
+        state.RaisedEarly = null;
         publication.MarkCommitted();
         return publication;
     }
@@ -407,15 +457,6 @@ internal sealed class SharedEntitiesInterceptor(Coherence coherence, DbDialect? 
         return publication;
     }
 
-    private static void RestoreBehavior(DbContext context, ContextState state)
-    {
-        if (state.SavedBehavior is { } behavior)
-        {
-            context.Database.AutoTransactionBehavior = behavior;
-            state.SavedBehavior = null;
-        }
-    }
-
     private static void WithoutDetectChanges(DbContext context, Action action)
     {
         ChangeTracker tracker = context.ChangeTracker;
@@ -451,7 +492,8 @@ internal sealed class SharedEntitiesInterceptor(Coherence coherence, DbDialect? 
 
         public DbTransaction? Transaction { get; set; }
 
-        public AutoTransactionBehavior? SavedBehavior { get; set; }
+        /// <summary>Raised dirty before the statements of a save outside any application transaction.</summary>
+        public WritePublication? RaisedEarly { get; set; }
 
         /// <summary>Raised dirty by the commit under way.</summary>
         public WritePublication? Committing { get; set; }

@@ -1,11 +1,12 @@
 using System.Diagnostics;
 using System.Globalization;
+using SharedEntities.Benchmarks.EntityFrameworkCore;
 using SharedEntities.Benchmarks.Memcached;
 
 namespace SharedEntities.Benchmarks;
 
 /// <summary>
-/// The whole-process driver: runs the memcached comparisons as plain loops in this process, without BenchmarkDotNet,
+/// The whole-process driver: runs the memcached and EF Core write comparisons as plain loops in this process, without BenchmarkDotNet,
 /// for a fixed time each, alternating the baseline and the measured side in short rounds so that both see the same
 /// machine load. Prints operations per second and the ratio of each pair.
 /// </summary>
@@ -65,6 +66,20 @@ internal static class Driver
         finally
         {
             scope.Cleanup();
+        }
+
+        var ef = new EfWriteBenchmarks(); // PostgreSQL and memcached of its own
+        ef.Setup();
+        try
+        {
+            Report("committed EF Core write: plain SaveChangesAsync vs SharedEntities (writes/s)", 1,
+                await CompareAsync(round, async () => await ef.PlainWrite(), async () => await ef.SharedWrite()));
+            Report("committed EF Core write: plain SaveChangesAsync vs SharedEntities checked read + write (writes/s)", 1,
+                await CompareAsync(round, async () => await ef.PlainWrite(), async () => await ef.SharedReadThenWrite()));
+        }
+        finally
+        {
+            ef.Cleanup();
         }
 
         Console.WriteLine(Invariant($"load average at the end: {LoadAverage()}"));

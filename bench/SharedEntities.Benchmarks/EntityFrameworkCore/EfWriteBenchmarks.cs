@@ -56,7 +56,7 @@ public class EfWriteBenchmarks
         await _plain.SaveChangesAsync();
     }
 
-    [Benchmark(Description = "plain EF Core in an explicit transaction (what SharedEntities forces)")]
+    [Benchmark(Description = "plain EF Core in an explicit transaction")]
     public async Task PlainWriteInTransaction()
     {
         await using var transaction = await _plain.Database.BeginTransactionAsync();
