@@ -213,3 +213,48 @@ public sealed class TokenTextTests
         Assert.InRange(absolute - DateTimeOffset.UtcNow.ToUnixTimeSeconds(), 2_678_390, 2_678_410);
     }
 }
+
+public sealed class CasHintsTests
+{
+    [Fact]
+    public void A_hint_is_the_last_token_and_CAS_seen_and_a_reply_without_a_CAS_forgets_it()
+    {
+        var hints = new CasHints();
+        hints.Saw("k", 10, 7);
+        hints.Saw("k", 11, 9);
+        Assert.True(hints.TryGet("k", out long token, out ulong cas));
+        Assert.Equal((11L, 9UL), (token, cas));
+
+        hints.Saw("k", 12, 0);
+        Assert.False(hints.TryGet("k", out _, out _));
+        hints.Saw("k", 12, 10);
+        hints.Forget("k");
+        Assert.False(hints.TryGet("k", out _, out _));
+    }
+
+    [Fact]
+    public void The_hints_stay_bounded_by_forgetting_everything_when_full()
+    {
+        var hints = new CasHints();
+        for (int i = 0; i < CasHints.Capacity; i++)
+        {
+            hints.Saw("k" + i, i, (ulong)i + 1);
+        }
+
+        hints.Saw("k0", 5, 99); // a known key: no room needed
+        Assert.Equal(CasHints.Capacity, hints.Count);
+        hints.Saw("one more", 1, 1);
+        Assert.Equal(1, hints.Count);
+        Assert.True(hints.TryGet("one more", out _, out _));
+    }
+
+    [Theory]
+    [InlineData(false, "ms k 2 T60 C5 c O1\r\n12\r\n")]
+    [InlineData(true, "ms k 2 T60 C5 q O1\r\n12\r\n")]
+    public void A_loud_store_asks_for_the_new_CAS(bool quiet, string expected)
+    {
+        byte[] buffer = new byte[256];
+        int length = MetaRequest.Set("k", 12, 60, cas: 5).Encode(buffer, opaque: 1, quiet);
+        Assert.Equal(expected, System.Text.Encoding.ASCII.GetString(buffer, 0, length));
+    }
+}

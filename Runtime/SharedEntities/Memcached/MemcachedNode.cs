@@ -51,8 +51,12 @@ internal sealed class MemcachedNode : IDisposable
     /// <summary>Connections open and idle in the pool.</summary>
     public int IdleConnections => _idle.Count;
 
-    /// <summary>Exchanges <paramref name="count"/> requests with the server on one pooled connection.</summary>
-    public async ValueTask ExchangeAsync(MetaRequest[] requests, int count, MetaReply[] replies, bool async, CancellationToken cancellationToken)
+    /// <summary>
+    /// Exchanges <paramref name="count"/> requests with the server on one pooled connection; <paramref name="hints"/>,
+    /// if given, sees that connection's <see cref="CasHints"/> before the requests are sent and after the replies.
+    /// </summary>
+    public async ValueTask ExchangeAsync(
+        MetaRequest[] requests, int count, MetaReply[] replies, ICasHintUser? hints, bool async, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (!_breaker.TryEnter(out bool probing, out TimeSpan retryAfter))
@@ -89,9 +93,11 @@ internal sealed class MemcachedNode : IDisposable
         try
         {
             connection = await RentAsync(probing, async, cancellationToken).ConfigureAwait(false);
+            hints?.BeforeSend(connection.Hints);
 
             // The full timeout, however long the wait for a slot was: a busy pool is no sign of a sick server.
             await connection.ExchangeAsync(requests, count, replies, _options.OperationTimeout, async, cancellationToken).ConfigureAwait(false);
+            hints?.AfterReplies(connection.Hints);
             _metrics.RoundTrips.Add(1, _serverTag);
             _metrics.Commands.Add(count, _serverTag);
             _idle.Push(connection);
@@ -223,4 +229,14 @@ internal sealed class MemcachedNode : IDisposable
             idle.Dispose();
         }
     }
+}
+
+/// <summary>A caller of <see cref="MemcachedNode.ExchangeAsync"/> that reads and feeds the chosen connection's <see cref="CasHints"/>.</summary>
+internal interface ICasHintUser
+{
+    /// <summary>The connection is chosen, the requests not yet sent: they may be rewritten using its hints.</summary>
+    void BeforeSend(CasHints hints);
+
+    /// <summary>The replies have arrived: note what they show.</summary>
+    void AfterReplies(CasHints hints);
 }

@@ -28,7 +28,8 @@ internal enum OperationStep : byte
 /// One <see cref="StoreOperation"/> as a small state machine of meta commands, with the semantics of
 /// <see cref="InMemorySharedStore"/>. Each round of a <see cref="NodeBatch"/> sends <see cref="NextRequest"/> of every
 /// unfinished operation in one pipeline and hands each its reply; most operations finish in one round, a raise or
-/// publish in two (read, then CAS), more only when other clients change the item meanwhile.
+/// publish in two (read, then CAS) — in one when the connection's <see cref="CasHints"/> already show the item meets
+/// its condition — more only when other clients change the item meanwhile.
 /// </summary>
 /// <remarks>
 /// Raise: <c>mg</c>; a miss → add (lost to another adder → again); a token ≥ the value → NotStored(current); below it,
@@ -42,6 +43,8 @@ internal struct MemcachedOperation
 {
     private int _attempts;
     private ulong _cas;
+    private bool _hintUsed;
+    private bool _onHint;
 
     public MemcachedOperation(int index, in StoreOperation operation, uint ttlSeconds)
     {
@@ -80,11 +83,61 @@ internal struct MemcachedOperation
         {
             OperationStep.Get => MetaRequest.Get(key, leaseTtlSeconds: Operation is { Kind: StoreOperationKind.Read, Lease: true } ? TtlSeconds : null),
             OperationStep.Peek => MetaRequest.Get(key),
-            OperationStep.CasSet => MetaRequest.Set(key, Operation.Value, TtlSeconds, _cas),
-            OperationStep.Add => MetaRequest.Add(key, Operation.Value, TtlSeconds),
+            OperationStep.CasSet => MetaRequest.Set(key, Operation.Value, TtlSeconds, _cas, quiet: false),
+            OperationStep.Add => MetaRequest.Add(key, Operation.Value, TtlSeconds, quiet: false),
             OperationStep.Increment => MetaRequest.Increment(key),
             _ => throw new InvalidOperationException("The operation is finished."),
         };
+    }
+
+    /// <summary>
+    /// Before the first read of a raise or publish: if <paramref name="hints"/> show the item meets the condition (a
+    /// token below the raise, exactly the publish's expected token), goes straight to the CAS store. Returns whether
+    /// the next request changed.
+    /// </summary>
+    public bool TryUseHint(CasHints hints)
+    {
+        if (Step != OperationStep.Get || _hintUsed || !hints.TryGet(Operation.Key, out long token, out ulong cas))
+        {
+            return false;
+        }
+
+        bool meets = Operation.Kind switch
+        {
+            StoreOperationKind.Raise => token < Operation.Value,
+            StoreOperationKind.Publish => token == Operation.Expected,
+            _ => false,
+        };
+        if (!meets)
+        {
+            return false;
+        }
+
+        _hintUsed = _onHint = true;
+        _cas = cas;
+        Step = OperationStep.CasSet;
+        return true;
+    }
+
+    /// <summary>Notes in <paramref name="hints"/> what <paramref name="reply"/> (to <see cref="NextRequest"/>) shows of the item.</summary>
+    public readonly void Note(in MetaReply reply, CasHints hints)
+    {
+        string key = Operation.Key;
+        switch (Step)
+        {
+            case OperationStep.Get or OperationStep.Peek when reply.HasToken:
+                hints.Saw(key, reply.Value, reply.Cas);
+                break;
+            case OperationStep.CasSet or OperationStep.Add when reply.Status == MetaStatus.Done:
+                hints.Saw(key, Operation.Value, reply.Cas);
+                break;
+            case OperationStep.Increment when reply is { Status: MetaStatus.Value, ValueKind: MetaValueKind.Number }:
+                hints.Saw(key, reply.Number, reply.Cas);
+                break;
+            default:
+                hints.Forget(key);
+                break;
+        }
     }
 
     /// <summary>Ends the operation with <paramref name="status"/> because its exchange failed.</summary>
@@ -188,6 +241,10 @@ internal struct MemcachedOperation
         // NS (an add found an item), EX (the CAS changed), NF (the item vanished).
         switch (Operation.Kind)
         {
+            case StoreOperationKind.Raise or StoreOperationKind.Publish when _onHint:
+                _onHint = false;
+                Step = OperationStep.Get; // the hint was out of date: read, as without one (not an attempt of the CAS loop)
+                break;
             case StoreOperationKind.Raise or StoreOperationKind.Publish:
                 Retry(OperationStep.Get, maxAttempts, server);
                 break;

@@ -70,6 +70,9 @@ internal sealed class MetaConnection : IDisposable
     /// <summary>The connection failed or was closed; it must not be used again.</summary>
     public bool IsBroken => _broken;
 
+    /// <summary>What this connection last saw of each key (this server run only: see <see cref="CasHints"/>).</summary>
+    public CasHints Hints { get; } = new();
+
     /// <summary>
     /// Whether an idle connection can take a request: not broken, and nothing to read. An idle connection that reads
     /// as ready was closed by the server (a restarted memcached closes every connection) or holds stray bytes; sending

@@ -8,10 +8,10 @@ internal enum MetaCommand : byte
     /// <summary><c>mg &lt;key&gt; v c [N&lt;ttl&gt;]</c>: value and CAS, optionally vivifying a lease placeholder on a miss.</summary>
     Get,
 
-    /// <summary><c>ms &lt;key&gt; &lt;len&gt; T&lt;ttl&gt; [C&lt;cas&gt;]</c>: store, optionally only over the item with that CAS.</summary>
+    /// <summary><c>ms &lt;key&gt; &lt;len&gt; T&lt;ttl&gt; [C&lt;cas&gt;] [c]</c>: store, optionally only over the item with that CAS; sent loud, it returns the new CAS.</summary>
     Set,
 
-    /// <summary><c>ms &lt;key&gt; &lt;len&gt; T&lt;ttl&gt; ME</c>: store only if no item exists.</summary>
+    /// <summary><c>ms &lt;key&gt; &lt;len&gt; T&lt;ttl&gt; ME [c]</c>: store only if no item exists; sent loud, it returns the new CAS.</summary>
     Add,
 
     /// <summary><c>ma &lt;key&gt; v c</c>: increment by one, returning the new value.</summary>
@@ -35,7 +35,7 @@ internal readonly record struct MetaRequest(
     uint? LeaseTtlSeconds = null,
     bool Quiet = false)
 {
-    // The longest command line we write besides the key: "ms " + " 20-digit-len" + " T4294967295" + " C18446744073709551615" + " ME q O4294967295\r\n" + value + "\r\n".
+    // The longest command line we write besides the key: "ms " + " 20-digit-len" + " T4294967295" + " C18446744073709551615" + " ME c q O4294967295\r\n" + value + "\r\n".
     internal const int MaxOverhead = 128;
 
     public static MetaRequest Get(string key, bool quiet = true, uint? leaseTtlSeconds = null) =>
@@ -118,6 +118,10 @@ internal readonly record struct MetaRequest(
         if (quiet)
         {
             w.Ascii(" q");
+        }
+        else if (Command is MetaCommand.Set or MetaCommand.Add)
+        {
+            w.Ascii(" c"); // the reply then carries the item's new CAS (CasHints)
         }
 
         w.Ascii(" O");

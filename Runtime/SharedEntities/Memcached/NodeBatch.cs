@@ -9,7 +9,7 @@ namespace SharedEntities.Memcached;
 /// part wait for a later segment, so that the batch's order of effects on one key is kept. (A part of reads only
 /// needs no segments: each read is one command, and the server answers a pipeline in order.)
 /// </summary>
-internal sealed class NodeBatch : IDisposable
+internal sealed class NodeBatch : IDisposable, ICasHintUser
 {
     private readonly MemcachedNode _node;
     private readonly int _maxAttempts;
@@ -17,6 +17,7 @@ internal sealed class NodeBatch : IDisposable
     private MetaRequest[] _requests;
     private MetaReply[] _replies;
     private int[] _inFlight;
+    private int _inFlightCount;
     private bool _onlyReads = true;
 
     public NodeBatch(MemcachedNode node, int capacity, int maxAttempts)
@@ -99,6 +100,26 @@ internal sealed class NodeBatch : IDisposable
         _inFlight = [];
     }
 
+    void ICasHintUser.BeforeSend(CasHints hints)
+    {
+        for (int k = 0; k < _inFlightCount; k++)
+        {
+            ref MemcachedOperation operation = ref _operations[_inFlight[k]];
+            if (operation.TryUseHint(hints))
+            {
+                _requests[k] = operation.NextRequest();
+            }
+        }
+    }
+
+    void ICasHintUser.AfterReplies(CasHints hints)
+    {
+        for (int k = 0; k < _inFlightCount; k++)
+        {
+            _operations[_inFlight[k]].Note(_replies[k], hints);
+        }
+    }
+
     // Returns why the server was unavailable, if it was (every unfinished operation of the segment then failed).
     private async ValueTask<MemcachedUnavailableException?> RunSegmentAsync(int start, int end, bool async, CancellationToken cancellationToken)
     {
@@ -119,9 +140,10 @@ internal sealed class NodeBatch : IDisposable
                 return null;
             }
 
+            _inFlightCount = count;
             try
             {
-                await _node.ExchangeAsync(_requests, count, _replies, async, cancellationToken).ConfigureAwait(false);
+                await _node.ExchangeAsync(_requests, count, _replies, this, async, cancellationToken).ConfigureAwait(false);
             }
             catch (MemcachedException ex)
             {
