@@ -229,7 +229,7 @@ internal struct MemcachedOperation
         }
     }
 
-    // The reply to ms (CAS set or add). Quiet mode hides HD, so success arrives as Done without a CAS.
+    // The reply to ms (CAS set or add): HD on success (with the new CAS, which Note keeps in the connection's hints).
     private void OnStore(in MetaReply reply, int maxAttempts, MemcachedEndpoint server)
     {
         if (reply.Status == MetaStatus.Done)

@@ -10,7 +10,8 @@ namespace SharedEntities.Memcached;
 /// <summary>
 /// The production <see cref="ISharedStore"/>: tokens in one or more memcached servers (1.6 or later), spoken to with
 /// the meta protocol. A batch is split by server (ketama consistent hashing); the servers are asked in parallel, each
-/// in one pipelined round trip for reads, two for raises and publishes (read, then compare-and-swap).
+/// in one pipelined round trip for reads, two for raises and publishes (read, then compare-and-swap), or one when the
+/// connection's last sight of the key already meets their condition (see docs/protocol.md, "Operations on the wire").
 /// </summary>
 /// <remarks>
 /// <para>Tokens are stored as decimal text, the tombstone as <c>DEL</c> (which memcached refuses to increment). A
@@ -21,7 +22,7 @@ namespace SharedEntities.Memcached;
 /// stale or missing token could be mistaken for the truth. An unreadable reply answers <see cref="StoreStatus.Failed"/>.
 /// Either way <see cref="StoreResult.Error"/> says what went wrong, and the store does not throw.</para>
 /// <para>The <see cref="StoreResult.Cas"/> of a <see cref="StoreStatus.Stored"/> result is 0 except for increments:
-/// writes are sent in quiet mode, whose success reply memcached leaves out.</para>
+/// the new CAS of a write stays with the connection that made it.</para>
 /// </remarks>
 public sealed class MemcachedStore : ISharedStore, IAsyncDisposable, IDisposable
 {
