@@ -194,7 +194,7 @@ public sealed class MetaConnectionTests(MemcachedServer server) : IClassFixture<
     private static async Task<MetaReply[]> ExchangeAsync(MetaConnection connection, bool async, params MetaRequest[] requests)
     {
         var replies = new MetaReply[requests.Length];
-        ValueTask exchange = connection.ExchangeAsync(requests, requests.Length, replies, Timeout, async, CancellationToken.None);
+        ValueTask exchange = connection.ExchangeAsync(requests, requests.Length, replies, party: null, Timeout, async, CancellationToken.None);
         if (!async)
         {
             Assert.True(exchange.IsCompleted, "The synchronous path must complete before it returns.");

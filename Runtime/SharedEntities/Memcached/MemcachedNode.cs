@@ -52,11 +52,11 @@ internal sealed class MemcachedNode : IDisposable
     public int IdleConnections => _idle.Count;
 
     /// <summary>
-    /// Exchanges <paramref name="count"/> requests with the server on one pooled connection; <paramref name="hints"/>,
-    /// if given, sees that connection's <see cref="CasHints"/> before the requests are sent and after the replies.
+    /// Exchanges <paramref name="count"/> requests with the server on one pooled connection (see
+    /// <see cref="MetaConnection.ExchangeAsync"/> for what <paramref name="party"/> sees).
     /// </summary>
     public async ValueTask ExchangeAsync(
-        MetaRequest[] requests, int count, MetaReply[] replies, ICasHintUser? hints, bool async, CancellationToken cancellationToken)
+        MetaRequest[] requests, int count, MetaReply[] replies, IExchangeParty? party, bool async, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (!_breaker.TryEnter(out bool probing, out TimeSpan retryAfter))
@@ -93,11 +93,9 @@ internal sealed class MemcachedNode : IDisposable
         try
         {
             connection = await RentAsync(probing, async, cancellationToken).ConfigureAwait(false);
-            hints?.BeforeSend(connection.Hints);
 
             // The full timeout, however long the wait for a slot was: a busy pool is no sign of a sick server.
-            await connection.ExchangeAsync(requests, count, replies, _options.OperationTimeout, async, cancellationToken).ConfigureAwait(false);
-            hints?.AfterReplies(connection.Hints);
+            await connection.ExchangeAsync(requests, count, replies, party, _options.OperationTimeout, async, cancellationToken).ConfigureAwait(false);
             _metrics.RoundTrips.Add(1, _serverTag);
             _metrics.Commands.Add(count, _serverTag);
             _idle.Push(connection);
@@ -229,14 +227,4 @@ internal sealed class MemcachedNode : IDisposable
             idle.Dispose();
         }
     }
-}
-
-/// <summary>A caller of <see cref="MemcachedNode.ExchangeAsync"/> that reads and feeds the chosen connection's <see cref="CasHints"/>.</summary>
-internal interface ICasHintUser
-{
-    /// <summary>The connection is chosen, the requests not yet sent: they may be rewritten using its hints.</summary>
-    void BeforeSend(CasHints hints);
-
-    /// <summary>The replies have arrived: note what they show.</summary>
-    void AfterReplies(CasHints hints);
 }

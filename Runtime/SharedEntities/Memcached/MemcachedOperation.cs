@@ -97,17 +97,14 @@ internal struct MemcachedOperation
     /// </summary>
     public bool TryUseHint(CasHints hints)
     {
-        if (Step != OperationStep.Get || _hintUsed || !hints.TryGet(Operation.Key, out long token, out ulong cas))
+        // Only a raise or publish can skip its read; a read must not even look (one dictionary lookup per key).
+        if (Operation.Kind is not (StoreOperationKind.Raise or StoreOperationKind.Publish)
+            || Step != OperationStep.Get || _hintUsed || !hints.TryGet(Operation.Key, out long token, out ulong cas))
         {
             return false;
         }
 
-        bool meets = Operation.Kind switch
-        {
-            StoreOperationKind.Raise => token < Operation.Value,
-            StoreOperationKind.Publish => token == Operation.Expected,
-            _ => false,
-        };
+        bool meets = Operation.Kind == StoreOperationKind.Raise ? token < Operation.Value : token == Operation.Expected;
         if (!meets)
         {
             return false;

@@ -128,18 +128,22 @@ internal sealed class MetaConnection : IDisposable
 
     /// <summary>
     /// Sends <paramref name="count"/> requests pipelined and fills <paramref name="replies"/> in the same order.
+    /// <paramref name="party"/>, if given, may rewrite the requests from this connection's <see cref="Hints"/> before
+    /// they are sent, and is handed each reply as soon as it is read, while later ones are still on their way.
     /// </summary>
+    /// <remarks>When the exchange fails, replies already handed to <paramref name="party"/> may have been; the exception says the rest never will.</remarks>
     /// <exception cref="MemcachedUnavailableException">The connection failed or timed out (it is now closed).</exception>
     /// <exception cref="MemcachedProtocolException">The server's reply was unacceptable (the connection is now closed).</exception>
     /// <exception cref="OperationCanceledException">Cancelled (the connection is now closed).</exception>
-    public ValueTask ExchangeAsync(MetaRequest[] requests, int count, MetaReply[] replies, TimeSpan timeout, bool async, CancellationToken cancellationToken)
+    public ValueTask ExchangeAsync(
+        MetaRequest[] requests, int count, MetaReply[] replies, IExchangeParty? party, TimeSpan timeout, bool async, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfGreaterThan(count, requests.Length);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(count, replies.Length);
         ObjectDisposedException.ThrowIf(_broken, this);
         return RunGuardedAsync(
-            static (c, state, deadline, async) => c.ExchangeCoreAsync(state.requests, state.count, state.replies, deadline, async),
-            (requests, count, replies),
+            static (c, state, deadline, async) => c.ExchangeCoreAsync(state.requests, state.count, state.replies, state.party, deadline, async),
+            (requests, count, replies, party),
             timeout,
             Environment.TickCount64 + (long)timeout.TotalMilliseconds,
             requests,
@@ -391,8 +395,9 @@ internal sealed class MetaConnection : IDisposable
             || line.StartsWith("SERVER_ERROR", StringComparison.Ordinal);
     }
 
-    private async ValueTask ExchangeCoreAsync(MetaRequest[] requests, int count, MetaReply[] replies, long deadline, bool async)
+    private async ValueTask ExchangeCoreAsync(MetaRequest[] requests, int count, MetaReply[] replies, IExchangeParty? party, long deadline, bool async)
     {
+        party?.BeforeSend(Hints);
         uint firstOpaque = _nextOpaque;
         _nextOpaque = unchecked(_nextOpaque + (uint)count);
 
@@ -427,9 +432,15 @@ internal sealed class MetaConnection : IDisposable
             bool chunkDone;
             do
             {
+                int from = next;
                 while (!TryReadReply(requests, count, firstChunkEnd, replies, firstOpaque, ref next, out chunkDone))
                 {
                     await ReceiveAsync(deadline, async).ConfigureAwait(false);
+                }
+
+                if (next > from)
+                {
+                    party?.OnReplies(from, next, Hints); // while the server is still at work on later requests
                 }
             }
             while (!chunkDone);
@@ -786,4 +797,18 @@ internal sealed class MetaConnection : IDisposable
 
         return bytes.Length > 120 ? text.Append('…').ToString() : text.ToString();
     }
+}
+
+/// <summary>
+/// The caller of an exchange that works with the connection it lands on: it may rewrite the requests from the
+/// connection's <see cref="CasHints"/> before they are sent, and takes each reply as soon as it is read, so that its
+/// own work on a reply overlaps the server's work on the rest of the pipeline.
+/// </summary>
+internal interface IExchangeParty
+{
+    /// <summary>The connection is chosen, the requests not yet sent: they may be rewritten using its hints.</summary>
+    void BeforeSend(CasHints hints);
+
+    /// <summary>Replies [<paramref name="from"/>, <paramref name="to"/>) are final: act on them and note what they show.</summary>
+    void OnReplies(int from, int to, CasHints hints);
 }

@@ -9,7 +9,7 @@ namespace SharedEntities.Memcached;
 /// part wait for a later segment, so that the batch's order of effects on one key is kept. (A part of reads only
 /// needs no segments: each read is one command, and the server answers a pipeline in order.)
 /// </summary>
-internal sealed class NodeBatch : IDisposable, ICasHintUser
+internal sealed class NodeBatch : IDisposable, IExchangeParty
 {
     private readonly MemcachedNode _node;
     private readonly int _maxAttempts;
@@ -100,8 +100,13 @@ internal sealed class NodeBatch : IDisposable, ICasHintUser
         _inFlight = [];
     }
 
-    void ICasHintUser.BeforeSend(CasHints hints)
+    void IExchangeParty.BeforeSend(CasHints hints)
     {
+        if (_onlyReads)
+        {
+            return; // only a raise or publish can skip its read
+        }
+
         for (int k = 0; k < _inFlightCount; k++)
         {
             ref MemcachedOperation operation = ref _operations[_inFlight[k]];
@@ -112,11 +117,13 @@ internal sealed class NodeBatch : IDisposable, ICasHintUser
         }
     }
 
-    void ICasHintUser.AfterReplies(CasHints hints)
+    void IExchangeParty.OnReplies(int from, int to, CasHints hints)
     {
-        for (int k = 0; k < _inFlightCount; k++)
+        for (int k = from; k < to; k++)
         {
-            _operations[_inFlight[k]].Note(_replies[k], hints);
+            ref MemcachedOperation operation = ref _operations[_inFlight[k]];
+            operation.Note(_replies[k], hints);
+            operation.OnReply(_replies[k], _maxAttempts, _node.Endpoint);
         }
     }
 
@@ -147,6 +154,7 @@ internal sealed class NodeBatch : IDisposable, ICasHintUser
             }
             catch (MemcachedException ex)
             {
+                // Including the operations whose replies came before the failure: the round as a whole is lost.
                 StoreStatus status = ex is MemcachedUnavailableException ? StoreStatus.Unavailable : StoreStatus.Failed;
                 for (int k = 0; k < count; k++)
                 {
@@ -154,11 +162,6 @@ internal sealed class NodeBatch : IDisposable, ICasHintUser
                 }
 
                 return ex as MemcachedUnavailableException;
-            }
-
-            for (int k = 0; k < count; k++)
-            {
-                _operations[_inFlight[k]].OnReply(_replies[k], _maxAttempts, _node.Endpoint);
             }
         }
     }
