@@ -38,6 +38,7 @@ public sealed class MisbehavingServerTests
         ["ERROR"] = ((c, r) => c.WriteAsync("ERROR\r\n"), StoreStatus.Failed, "answered 'ERROR'"),
         ["bare LF in a line"] = ((c, r) => c.WriteAsync($"VA 1 c1\n{r[0].Opaque}\r\n5\r\nMN\r\n"), StoreStatus.Failed, "bare CR or LF"),
         ["endless line"] = ((c, r) => c.WriteAsync(new string('x', 10_000)), StoreStatus.Failed, "longer than 4096 bytes"),
+        ["bytes after the end of the pipeline"] = ((c, r) => c.WriteAsync($"VA 1 c1 {r[0].Opaque}\r\n5\r\nMN\r\nEN\r\n"), StoreStatus.Failed, "sent 'EN\\x0D\\x0A' after the end of the pipeline"),
         ["reset after the first reply"] = (async (c, r) => { await c.WriteAsync($"VA 1 c1 {r[0].Opaque}\r\n5\r\n"); await Task.Delay(50); c.Reset(); }, StoreStatus.Unavailable, "failed during 2 pipelined requests"),
         ["reset mid-reply"] = (async (c, r) => { await c.WriteAsync($"VA 2 c1 {r[0].Opaque}\r\n"); await Task.Delay(50); c.Reset(); }, StoreStatus.Unavailable, "failed during 2 pipelined requests"),
         ["close before answering"] = ((c, r) => { c.Close(); return Task.CompletedTask; }, StoreStatus.Unavailable, "closed the connection before answering"),

@@ -449,6 +449,15 @@ internal sealed class MetaConnection : IDisposable
             firstChunkEnd = secondChunkEnd;
             chunksInFlight--;
         }
+
+        if (_receiveEnd > _receiveStart)
+        {
+            // Nothing was asked that these bytes could answer: a server that says more than it was asked cannot be trusted.
+            throw new MemcachedProtocolException(
+                Endpoint,
+                $"memcached at {Endpoint.Address} sent '{Describe(_receive.AsSpan(_receiveStart, Math.Min(_receiveEnd - _receiveStart, 80)))}' " +
+                "after the end of the pipeline; the connection was closed.");
+        }
     }
 
     // A request right before an 'ma' is sent loud, so that when the 'ma' answers with an error line (which carries
