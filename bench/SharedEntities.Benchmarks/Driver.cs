@@ -10,7 +10,7 @@ namespace SharedEntities.Benchmarks;
 /// for a fixed time each, alternating the baseline and the measured side in short rounds so that both see the same
 /// machine load. Prints operations per second and the ratio of each pair.
 /// </summary>
-/// <example>dotnet run -c Release --project bench/SharedEntities.Benchmarks -- driver --seconds 10</example>
+/// <example>dotnet run -c Release --project bench/SharedEntities.Benchmarks -- driver --seconds 10 [--pin]</example>
 internal static class Driver
 {
     private const int Rounds = 10;
@@ -19,6 +19,7 @@ internal static class Driver
     public static async Task<int> RunAsync(string[] args)
     {
         double seconds = 10;
+        bool pin = false;
         for (int i = 1; i < args.Length; i++)
         {
             if (args[i] == "--seconds" && i + 1 < args.Length && double.TryParse(args[i + 1], NumberStyles.Float, CultureInfo.InvariantCulture, out double s) && s is > 0 and <= 600)
@@ -26,20 +27,30 @@ internal static class Driver
                 seconds = s;
                 i++;
             }
+            else if (args[i] == "--pin" && CpuPinning.ServerCpu is not null)
+            {
+                pin = true;
+            }
             else
             {
-                Console.Error.WriteLine("usage: driver [--seconds N]   (N: 0 < N <= 600, the time of each pair; default 10)");
+                Console.Error.WriteLine("usage: driver [--seconds N] [--pin]   (N: 0 < N <= 600, the time of each pair; default 10." +
+                    " --pin: memcached on the last CPU, the pipelined-read loops on the others; Linux with taskset and 2+ CPUs)");
                 return 2;
             }
         }
 
         var round = TimeSpan.FromSeconds(seconds / Rounds / 2);
-        Console.WriteLine(Invariant($"driver: {seconds} s per pair, {Rounds} alternating rounds; load average {LoadAverage()}"));
+        Console.WriteLine(Invariant($"driver: {seconds} s per pair, {Rounds} alternating rounds{(pin ? ", pipelined reads pinned" : "")}; load average {LoadAverage()}"));
         Console.WriteLine("pair | baseline ops/s | measured ops/s | measured / baseline");
         foreach (int keys in new[] { 10, 100, 1000 })
         {
-            var pipeline = new MemcachedPipelineBenchmarks { Keys = keys };
+            var pipeline = new MemcachedPipelineBenchmarks { Keys = keys, PinServer = pin };
             pipeline.Setup();
+            if (pin)
+            {
+                CpuPinning.PinThisProcess(CpuPinning.ClientCpus);
+            }
+
             try
             {
                 Report($"{keys} keys, sync: raw socket vs MemcachedStore (keys/s)", keys,
@@ -57,6 +68,11 @@ internal static class Driver
             }
             finally
             {
+                if (pin)
+                {
+                    CpuPinning.UnpinThisProcess();
+                }
+
                 pipeline.Cleanup();
             }
         }

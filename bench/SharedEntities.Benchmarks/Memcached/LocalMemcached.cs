@@ -10,14 +10,24 @@ public sealed class LocalMemcached : IDisposable
 {
     private readonly Process _process;
 
-    public LocalMemcached(int threads = 2)
+    /// <param name="threads">memcached's worker threads (<c>-t</c>).</param>
+    /// <param name="cpu">If given, memcached runs on this CPU only (<c>taskset</c>, which then execs memcached under the same process id).</param>
+    public LocalMemcached(int threads = 2, int? cpu = null)
     {
         var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         Port = ((IPEndPoint)listener.LocalEndpoint).Port;
         listener.Stop();
 
-        var start = new ProcessStartInfo("memcached") { UseShellExecute = false, RedirectStandardError = true };
+        var start = new ProcessStartInfo(cpu is null ? "memcached" : CpuPinning.Taskset) { UseShellExecute = false, RedirectStandardError = true };
+        if (cpu is { } pinned)
+        {
+            foreach (string argument in new[] { "-c", pinned.ToString(CultureInfo.InvariantCulture), "memcached" })
+            {
+                start.ArgumentList.Add(argument);
+            }
+        }
+
         if (Environment.UserName == "root")
         {
             start.ArgumentList.Add("-u");

@@ -34,10 +34,13 @@ public class MemcachedPipelineBenchmarks
     [Params(1, 10, 100, 1000)]
     public int Keys { get; set; }
 
+    /// <summary>Run memcached on the last CPU only (the driver's <c>--pin</c>, with the driver on the others).</summary>
+    public bool PinServer { get; set; }
+
     [GlobalSetup]
     public void Setup()
     {
-        _server = new LocalMemcached(threads: 1);
+        _server = new LocalMemcached(threads: 1, cpu: PinServer ? CpuPinning.ServerCpu : null);
         _store = new MemcachedStore(new MemcachedClientOptions { Servers = _server.Address });
         string[] keys = [.. Enumerable.Range(0, Keys).Select(i => StoreKeys.For("bench:", "Sheet", i))];
         var seed = new StoreBatch();
