@@ -131,7 +131,10 @@ internal sealed class MetaConnection : IDisposable
     /// <paramref name="party"/>, if given, may rewrite the requests from this connection's <see cref="Hints"/> before
     /// they are sent, and is handed each reply as soon as it is read, while later ones are still on their way.
     /// </summary>
-    /// <remarks>When the exchange fails, replies already handed to <paramref name="party"/> may have been; the exception says the rest never will.</remarks>
+    /// <remarks>
+    /// If the exchange fails, the replies handed to <paramref name="party"/> before the failure were handed over, the
+    /// rest never will be, and the exception tells the caller so.
+    /// </remarks>
     /// <exception cref="MemcachedUnavailableException">The connection failed or timed out (it is now closed).</exception>
     /// <exception cref="MemcachedProtocolException">The server's reply was unacceptable (the connection is now closed).</exception>
     /// <exception cref="OperationCanceledException">Cancelled (the connection is now closed).</exception>
