@@ -102,11 +102,6 @@ internal sealed class NodeBatch : IDisposable, IExchangeParty
 
     void IExchangeParty.BeforeSend(CasHints hints)
     {
-        if (_onlyReads)
-        {
-            return; // only a raise or publish can skip its read
-        }
-
         for (int k = 0; k < _inFlightCount; k++)
         {
             ref MemcachedOperation operation = ref _operations[_inFlight[k]];
