@@ -6,7 +6,7 @@ namespace SharedEntities.Benchmarks;
 /// <summary>
 /// The driver's <c>--pin</c>: memcached on one CPU, the client on the others, for the pipelined-read pairs. Unpinned,
 /// the scheduler on a 2-core machine places the client and memcached's worker differently from run to run, and the
-/// store / raw ratio of the same code moved by up to 0.2 between runs; pinned, both sides of a pair run the same way.
+/// store / raw ratio of the same code moved by up to 0.24 between runs; pinned, both sides of a pair run the same way.
 /// The price: every wake-up crosses CPUs, so the raw baseline itself is slower than unpinned. Linux only
 /// (<c>taskset</c>, util-linux).
 /// </summary>
