@@ -7,6 +7,7 @@ using Microsoft.EntityFrameworkCore.Metadata;
 using Microsoft.Extensions.DependencyInjection;
 using SharedEntities.Protocol;
 using SharedEntities.Sqlite;
+using SharedEntities.Stores;
 using SharedEntities.Tests.Postgres;
 
 namespace SharedEntities.EntityFrameworkCore.Tests;
@@ -325,6 +326,112 @@ public abstract class StoryTests : IDisposable
         using (b.Coherence.BeginScope())
         {
             Assert.Equal(("Q2", "other 2"), (first.Title, second.Title));
+        }
+    }
+
+    [Fact]
+    public async Task An_edit_of_only_owned_data_moves_the_version_so_a_concurrent_edit_is_refused_and_the_other_process_reloads_it()
+    {
+        Proc a = NewProcess();
+        Proc b = NewProcess();
+        a.Context.Invoices.Add(new Invoice { Id = 1, Version = 1, Number = "F-1", BillingAddress = new Address { Street = "1 Main St", City = "Lyon" } });
+        a.Context.SaveChanges();
+        Invoice inB = b.Context.Invoices.Single(i => i.Id == 1);
+
+        await using (a.Coherence.BeginScope())
+        {
+            a.Context.Invoices.Single(i => i.Id == 1).BillingAddress.City = "Paris";
+            await a.Context.SaveChangesSharedAsync();
+        }
+
+        Assert.Equal(2, a.Context.Invoices.AsNoTracking().Single(i => i.Id == 1).Version);
+
+        // B edits the owned data of its copy at version 1: saving it would lose A's change.
+        inB.BillingAddress.Street = "2 Side St";
+        await Assert.ThrowsAsync<StaleEntityException>(() => b.Context.SaveChangesSharedAsync());
+        Assert.Equal("Paris", a.Context.Invoices.AsNoTracking().Single(i => i.Id == 1).BillingAddress.City);
+
+        Proc c = NewProcess();
+        Invoice inC = c.Context.Invoices.Single(i => i.Id == 1);
+        await using (a.Coherence.BeginScope())
+        {
+            a.Context.Invoices.Single(i => i.Id == 1).BillingAddress.Street = "3 High St";
+            await a.Context.SaveChangesSharedAsync();
+        }
+
+        await using (c.Coherence.BeginScope())
+        {
+            Assert.Equal("F-1", inC.Number); // the check reloads the row, owned columns included
+            Assert.Equal(("3 High St", "Paris"), (inC.BillingAddress.Street, inC.BillingAddress.City));
+        }
+    }
+
+    [Fact]
+    public void A_shared_entity_that_owns_a_collection_is_refused_when_the_model_is_built()
+    {
+        var options = new DbContextOptionsBuilder<OwnedCollectionContext>();
+        Configure(options);
+        using var coherence = new Coherence(Store);
+        using var context = new OwnedCollectionContext(options.UseSharedEntities(coherence).Options);
+        var refused = Assert.Throws<InvalidOperationException>(() => context.Model);
+        Assert.Contains("owns a collection (Addresses)", refused.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_store_ahead_of_the_database_is_repaired_and_the_next_save_is_guarded_by_the_repaired_version()
+    {
+        Proc a = NewProcess();
+        Insert(a, 1, "Q1");
+        string key = a.Coherence.StoreKeyOf(WarmUp(a));
+        var forge = new StoreBatch();
+        forge.Add(new StoreOperation(StoreOperationKind.Raise, key, SharedToken.Clean(5).Value, Ttl: TimeSpan.FromHours(1)));
+        Store.Execute(forge);
+
+        Proc b = NewProcess();
+        await using (b.Coherence.BeginScope())
+        {
+            Sheet sheet = b.Context.Sheets.Single(s => s.Id == 1);
+            Assert.Equal("Q1", sheet.Title);
+            Assert.Equal(6, sheet.Version);
+            sheet.Title = "Q2";
+            await b.Context.SaveChangesSharedAsync();
+        }
+
+        Assert.Equal(("Q2", 7L), ReadRow(1));
+        Assert.Equal(SharedToken.Clean(7).Value, Store.Peek(key));
+    }
+
+    [Fact]
+    public async Task A_row_deleted_and_added_again_is_not_deleted_for_new_readers_and_never_taken_for_the_old_one()
+    {
+        Proc a = NewProcess();
+        Proc holder = NewProcess();
+        Insert(a, 1, "first");
+        Sheet held = WarmUp(holder);
+        string key = holder.Coherence.StoreKeyOf(held);
+        await using (a.Coherence.BeginScope())
+        {
+            a.Context.Sheets.Remove(a.Context.Sheets.Single(s => s.Id == 1));
+            await a.Context.SaveChangesSharedAsync();
+        }
+
+        Proc creator = NewProcess();
+        var again = new Sheet { Id = 1, Title = "second" };
+        creator.Context.Sheets.Add(again);
+        await creator.Context.SaveChangesSharedAsync();
+        Assert.True(again.Version > 1L << 40, $"a re-created row starts at a version no earlier row used; it got {again.Version}");
+        Assert.Equal(SharedToken.Clean(again.Version).Value, Store.Peek(key));
+
+        Proc reader = NewProcess();
+        await using (reader.Coherence.BeginScope())
+        {
+            Assert.Equal("second", reader.Context.Sheets.Single(s => s.Id == 1).Title);
+        }
+
+        Store.Evict(key);
+        await using (holder.Coherence.BeginScope())
+        {
+            Assert.Equal("second", held.Title);
         }
     }
 

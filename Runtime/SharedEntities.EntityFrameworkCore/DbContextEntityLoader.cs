@@ -117,8 +117,15 @@ public sealed class DbContextEntityLoader : IEntityLoader
     /// The transaction only advances versions (the runtime's repair of a store found ahead of the database); its
     /// updates and deletes throw <see cref="NotSupportedException"/>: EF Core entities are written by <c>SaveChanges</c>.
     /// </remarks>
-    public async ValueTask<IEntityWriteTransaction> BeginWriteAsync(CancellationToken cancellationToken) =>
-        new RepairTransaction(this, await Inner().BeginWriteAsync(cancellationToken).ConfigureAwait(false));
+    public ValueTask<IEntityWriteTransaction> BeginWriteAsync(CancellationToken cancellationToken)
+    {
+        // Not an async method: on SQLite the store's enlistment in the new transaction must flow back to the caller.
+        ValueTask<IEntityWriteTransaction> begun = Inner().BeginWriteAsync(cancellationToken);
+        return begun.IsCompletedSuccessfully ? new(new RepairTransaction(this, begun.Result)) : WrapAsync(begun);
+
+        async ValueTask<IEntityWriteTransaction> WrapAsync(ValueTask<IEntityWriteTransaction> pending) =>
+            new RepairTransaction(this, await pending.ConfigureAwait(false));
+    }
 
     private DbEntityLoader Inner()
     {
