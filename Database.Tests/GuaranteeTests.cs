@@ -206,6 +206,47 @@ public abstract class GuaranteeTests : IDisposable
         Assert.Equal(0, repairs.GetMeasurementSnapshot().EvaluateAsCounter());
     }
 
+    [Fact]
+    public async Task A_commit_allowed_while_this_process_cannot_reach_the_store_reaches_the_others_once_it_can()
+    {
+        var cutOff = new CutOffStore(Store);
+        using var writer = new Coherence(cutOff, new CoherenceOptions { AllowCommitWhenStoreUnavailable = true });
+        await using DbConnection writerConnection = OpenConnection();
+        var writerLoader = new DbEntityLoader(writer, writerConnection, Dialect, DbEntityMapping.For<Sheet>(SheetTable));
+        await writerLoader.InsertAsync(new Sheet { Id = 1, Version = 1, Title = "Q1" });
+        Proc holder = NewProcess();
+        Sheet held = holder.Loader.Find<Sheet>(1)!;
+        await using (holder.Coherence.BeginScope())
+        {
+            Assert.Equal("Q1", held.Title);
+        }
+
+        cutOff.Unreachable = true;
+        await writer.RunInScopeAsync(async (_, ct) => (await writerLoader.FindAsync<Sheet>(1, ct))!.Title = "Q2");
+        await using (holder.Coherence.BeginScope())
+        {
+            Assert.Equal("Q1", held.Title); // the option's documented price: the old clean token is still there
+        }
+
+        // As soon as the writer reaches the store again it raises the dirty token it could not raise before its
+        // commit, and publishes. Bounded wait: 20 s.
+        cutOff.Unreachable = false;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        string seen;
+        do
+        {
+            await Task.Delay(20);
+            await using (holder.Coherence.BeginScope())
+            {
+                seen = held.Title;
+            }
+        }
+        while (seen != "Q2" && clock.Elapsed < TimeSpan.FromSeconds(20));
+
+        Assert.Equal("Q2", seen);
+        Assert.Equal(SharedToken.Clean(2).Value, Peek(holder.Coherence.StoreKeyOf(held)));
+    }
+
     protected abstract DbConnection OpenConnection();
 
     protected abstract void DisposeServers();
@@ -261,6 +302,38 @@ public abstract class GuaranteeTests : IDisposable
     }
 
     protected sealed record Proc(Coherence Coherence, DbEntityLoader Loader);
+
+    /// <summary>The store as one process sees it when it cannot reach it (the others still can).</summary>
+    private sealed class CutOffStore(ISharedStore inner) : ISharedStore
+    {
+        public volatile bool Unreachable;
+
+        public void Execute(StoreBatch batch)
+        {
+            if (!CutOff(batch))
+            {
+                inner.Execute(batch);
+            }
+        }
+
+        public ValueTask ExecuteAsync(StoreBatch batch, CancellationToken cancellationToken = default) =>
+            CutOff(batch) ? ValueTask.CompletedTask : inner.ExecuteAsync(batch, cancellationToken);
+
+        private bool CutOff(StoreBatch batch)
+        {
+            if (!Unreachable)
+            {
+                return false;
+            }
+
+            for (int i = 0; i < batch.Count; i++)
+            {
+                batch.SetResult(i, new StoreResult(StoreStatus.Unavailable));
+            }
+
+            return true;
+        }
+    }
 }
 
 public sealed class SqliteGuaranteeTests : GuaranteeTests
@@ -324,6 +397,55 @@ public sealed class PostgresMemcachedGuaranteeTests : GuaranteeTests
         var connection = new NpgsqlConnection(_cluster.ConnectionString);
         connection.Open();
         return connection;
+    }
+
+    [Fact]
+    public async Task A_commit_allowed_while_memcached_hangs_leaves_a_clean_token_of_the_new_version_once_it_answers_again()
+    {
+        var tolerant = new CoherenceOptions { AllowCommitWhenStoreUnavailable = true };
+        using var writerStore = new MemcachedStore(new MemcachedClientOptions { Servers = _memcached.Address, OperationTimeout = TimeSpan.FromMilliseconds(200) });
+        using var writer = new Coherence(writerStore, tolerant);
+        await using DbConnection writerConnection = OpenConnection();
+        var writerLoader = new DbEntityLoader(writer, writerConnection, Dialect, DbEntityMapping.For<Sheet>(SheetTable));
+        await writerLoader.InsertAsync(new Sheet { Id = 1, Version = 1, Title = "Q1" });
+        Proc holder = NewProcess();
+        Sheet held = holder.Loader.Find<Sheet>(1)!;
+        await using (holder.Coherence.BeginScope())
+        {
+            Assert.Equal("Q1", held.Title);
+        }
+
+        // A hang, not a crash: memcached comes back with the old clean token still in it.
+        _memcached.Pause();
+        try
+        {
+            await writer.RunInScopeAsync(async (_, ct) => (await writerLoader.FindAsync<Sheet>(1, ct))!.Title = "Q2");
+        }
+        finally
+        {
+            _memcached.Resume();
+        }
+
+        // The writer raises the dirty token it could not raise before the commit as soon as the store answers; until
+        // then other processes may accept "Q1" (the option's documented price). Bounded wait: 20 s.
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        string seen;
+        do
+        {
+            await using (holder.Coherence.BeginScope())
+            {
+                seen = held.Title;
+            }
+
+            if (seen != "Q2")
+            {
+                await Task.Delay(50);
+            }
+        }
+        while (seen != "Q2" && clock.Elapsed < TimeSpan.FromSeconds(20));
+
+        Assert.Equal("Q2", seen);
+        Assert.Equal(SharedToken.Clean(2).Value, Peek(holder.Coherence.StoreKeyOf(held)));
     }
 
     protected override void Evict(string key) => Assert.Contains("HD", _memcached.Raw($"md {key}\r\n"), StringComparison.Ordinal);

@@ -112,6 +112,21 @@ public sealed class MemcachedServer : IDisposable
         throw new InvalidOperationException($"memcached did not accept connections on port {Port} within {StartTimeout.TotalSeconds} s: {Log}");
     }
 
+    private const int SigCont = 18;
+    private const int SigStop = 19;
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int SendSignal(int pid, int signal);
+
+    private void Signal(int signal)
+    {
+        Process process = _process ?? throw new InvalidOperationException("memcached is not running.");
+        if (SendSignal(process.Id, signal) != 0)
+        {
+            throw new InvalidOperationException($"kill({process.Id}, {signal}) failed: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}.");
+        }
+    }
+
     /// <summary>Kills the process (SIGKILL, like a crash) and waits for it to exit.</summary>
     public void Kill()
     {
@@ -140,6 +155,12 @@ public sealed class MemcachedServer : IDisposable
             _process = null;
         }
     }
+
+    /// <summary>Stops the process (SIGSTOP): it keeps its connections and items but answers nothing, like a hung server.</summary>
+    public void Pause() => Signal(SigStop);
+
+    /// <summary>Lets a paused process go on (SIGCONT).</summary>
+    public void Resume() => Signal(SigCont);
 
     /// <summary>Kills and starts again on the same port: every item is gone.</summary>
     public void Restart()

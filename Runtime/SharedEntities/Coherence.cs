@@ -39,6 +39,7 @@ public sealed class Coherence : IDisposable
         Logger = (ILogger?)loggerFactory?.CreateLogger<Coherence>() ?? NullLogger.Instance;
         _ownsMetrics = metrics is null;
         Metrics = metrics ?? new SharedEntitiesMetrics();
+        LateRaises = new LateRaises(this);
     }
 
     /// <summary>The store.</summary>
@@ -51,6 +52,9 @@ public sealed class Coherence : IDisposable
     public SharedEntitiesMetrics Metrics { get; }
 
     internal ILogger Logger { get; }
+
+    /// <summary>Commits made without their dirty token, whose tokens this process still raises (see <see cref="CoherenceOptions.AllowCommitWhenStoreUnavailable"/>).</summary>
+    internal LateRaises LateRaises { get; }
 
     /// <summary>
     /// Begins a fresh scope in the current flow. Use it with <c>using</c> or <c>await using</c>; entities loaded or
@@ -147,9 +151,13 @@ public sealed class Coherence : IDisposable
             : StoreKeys.For(Options.KeyPrefix, entity.SharedType.Name, entity.SharedKey);
     }
 
-    /// <summary>Disposes the metrics this instance created (not metrics it was given).</summary>
+    /// <summary>
+    /// Stops raising the tokens of commits made while the store was unavailable (they expire in the store) and disposes
+    /// the metrics this instance created (not metrics it was given).
+    /// </summary>
     public void Dispose()
     {
+        LateRaises.Dispose();
         if (_ownsMetrics)
         {
             Metrics.Dispose();

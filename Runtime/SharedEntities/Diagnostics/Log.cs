@@ -22,4 +22,7 @@ internal static partial class Log
 
     [LoggerMessage(6, LogLevel.Warning, "{Entity} {Key}: advancing the row's version past the store's failed; its check used the database's row, and the next check tries again.")]
     public static partial void RepairFailed(ILogger logger, string entity, object key, Exception error);
+
+    [LoggerMessage(7, LogLevel.Debug, "{Count} commit(s) made without their dirty token are still waiting for the store; other processes may accept the old versions until it takes them.")]
+    public static partial void LateRaisesPending(ILogger logger, int count);
 }

@@ -13,6 +13,7 @@ public sealed class WritePublication
 {
     private readonly Coherence _coherence;
     private readonly List<Entry> _entries = [];
+    private HashSet<string>? _notRaised;
 
     /// <summary>Creates an empty publication for <paramref name="coherence"/>.</summary>
     public WritePublication(Coherence coherence)
@@ -171,6 +172,7 @@ public sealed class WritePublication
             if (batch[i].IsFailure)
             {
                 Log.DirtyRaiseFailed(_coherence.Logger, batch.Operations[i].Key, _coherence.Options.AllowCommitWhenStoreUnavailable, batch[i].Error);
+                (_notRaised ??= new(StringComparer.Ordinal)).Add(batch.Operations[i].Key);
                 if (!_coherence.Options.AllowCommitWhenStoreUnavailable)
                 {
                     throw new SharedStoreUnavailableException(
@@ -201,8 +203,20 @@ public sealed class WritePublication
     {
         CoherenceOptions options = _coherence.Options;
         var batch = new StoreBatch();
+        var published = new List<Entry>();
         foreach (Entry entry in _entries)
         {
+            if (entry.NewVersion is { } late && _notRaised is not null && _notRaised.Contains(entry.Key))
+            {
+                // Committed without its dirty token: a publish over it would write nothing, and the old clean token
+                // would stay readable. Raise it late, in the background, until the store takes it.
+                _coherence.LateRaises.Add(
+                    entry.Key, late, entry.IsDelete ? SharedToken.Deleted(late) : SharedToken.Clean(late),
+                    entry.IsDelete ? options.TombstoneTtl : options.TokenTtlFor(entry.Entity.SharedType.Name));
+                continue;
+            }
+
+            published.Add(entry);
             StoreOperation operation = entry switch
             {
                 { IsDelete: true, NewVersion: { } v } => new(
@@ -229,7 +243,7 @@ public sealed class WritePublication
         for (int i = 0; i < batch.Count; i++)
         {
             StoreResult result = batch[i];
-            Entry entry = _entries[i];
+            Entry entry = published[i];
             if (result.IsFailure)
             {
                 Log.PublishFailed(_coherence.Logger, entry.Key, result.Status, result.Error);
