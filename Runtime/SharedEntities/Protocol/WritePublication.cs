@@ -210,7 +210,7 @@ public sealed class WritePublication
             {
                 // Committed without its dirty token: a publish over it would write nothing, and the old clean token
                 // would stay readable. Raise it late, in the background, until the store takes it.
-                _coherence.LateRaises.Add(
+                _coherence.Publisher.AddLate(
                     entry.Key, late, entry.IsDelete ? SharedToken.Deleted(late) : SharedToken.Clean(late),
                     entry.IsDelete ? options.TombstoneTtl : options.TokenTtlFor(entry.Entity.SharedType.Name));
                 continue;
@@ -235,6 +235,15 @@ public sealed class WritePublication
 
         if (batch.Count == 0)
         {
+            return;
+        }
+
+        if (options.PublishInBackground && published.TrueForAll(e => e.NewVersion is not null))
+        {
+            // Versioned publishes only turn this writer's dirty tokens into clean ones: when they land changes nothing
+            // but how long readers ask the database. (Serial-only bumps stay on the caller's path: until they land,
+            // readers accept the old serial.)
+            _coherence.Publisher.Publish(batch);
             return;
         }
 

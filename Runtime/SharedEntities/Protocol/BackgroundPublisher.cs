@@ -4,26 +4,68 @@ using SharedEntities.Stores;
 namespace SharedEntities.Protocol;
 
 /// <summary>
-/// Commits made without their dirty token (<see cref="CoherenceOptions.AllowCommitWhenStoreUnavailable"/>): until the
-/// store takes the token, other processes may still accept the old clean one. This process keeps raising the dirty
-/// token (always safe: it only sends readers to the database) and then publishes over it, in the background, until
-/// the store answers or the old token has expired by itself (<see cref="CoherenceOptions.TokenTtl"/>).
+/// The store work that follows commits without keeping their callers waiting (docs/protocol.md, "Writer", step 4):
+/// <list type="bullet">
+/// <item>publishes (<see cref="CoherenceOptions.PublishInBackground"/>). A publish only turns the writer's own dirty
+/// token into a clean one, whenever it lands; until it does, readers of that entity ask the database.</item>
+/// <item>late raises: commits made without their dirty token (<see cref="CoherenceOptions.AllowCommitWhenStoreUnavailable"/>).
+/// Until the store takes the token, other processes may still accept the old clean one, so this process keeps raising
+/// the dirty token (always safe: it only sends readers to the database) and then publishes over it, until the store
+/// answers or the old token has expired by itself (<see cref="CoherenceOptions.TokenTtl"/>).</item>
+/// </list>
 /// </summary>
-internal sealed class LateRaises : IDisposable
+internal sealed class BackgroundPublisher : IDisposable
 {
     private static readonly TimeSpan FirstRetry = TimeSpan.FromMilliseconds(50);
     private static readonly TimeSpan LastRetry = TimeSpan.FromSeconds(2);
 
     private readonly Coherence _coherence;
+    private readonly HashSet<Task> _publishing = [];
     private readonly List<Pending> _pending = [];
     private readonly CancellationTokenSource _stopping = new();
     private readonly SemaphoreSlim _added = new(0);
     private Task? _loop;
 
-    public LateRaises(Coherence coherence) => _coherence = coherence;
+    public BackgroundPublisher(Coherence coherence) => _coherence = coherence;
+
+    /// <summary>Sends a publish batch after a commit; its results only feed the metrics and logs.</summary>
+    public void Publish(StoreBatch batch)
+    {
+        Task task = Task.Run(() => _coherence.ExecuteAsync(batch, async: true, CancellationToken.None).AsTask());
+        lock (_publishing)
+        {
+            _publishing.Add(task);
+        }
+
+        task.ContinueWith(
+            (done, state) =>
+            {
+                var publisher = (BackgroundPublisher)state!;
+                lock (publisher._publishing)
+                {
+                    publisher._publishing.Remove(done);
+                }
+            },
+            this,
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+    }
+
+    /// <summary>Completes when every publish sent so far has been answered (or has failed).</summary>
+    public Task PublishedAsync(CancellationToken cancellationToken)
+    {
+        Task[] running;
+        lock (_publishing)
+        {
+            running = [.. _publishing];
+        }
+
+        return Task.WhenAll(running).WaitAsync(cancellationToken);
+    }
 
     /// <summary>The commits whose tokens the store has not taken yet.</summary>
-    public int Count
+    public int LateCount
     {
         get
         {
@@ -35,7 +77,7 @@ internal sealed class LateRaises : IDisposable
     }
 
     /// <summary>Queues the dirty raise and the publish of a committed write whose dirty token the store did not take.</summary>
-    public void Add(string key, long version, SharedToken published, TimeSpan ttl)
+    public void AddLate(string key, long version, SharedToken published, TimeSpan ttl)
     {
         DateTimeOffset giveUpAt = DateTimeOffset.UtcNow + _coherence.Options.TokenTtl; // the old clean token is gone by then
         lock (_pending)
@@ -52,11 +94,14 @@ internal sealed class LateRaises : IDisposable
         _stopping.Cancel();
         try
         {
+            // Publishes under way get a moment to land; whatever is left expires in the store by its TTL (a dirty token
+            // left behind only sends readers to the database until then).
+            PublishedAsync(CancellationToken.None).Wait(TimeSpan.FromSeconds(1));
             _loop?.Wait(TimeSpan.FromSeconds(1));
         }
         catch (AggregateException)
         {
-            // Stopping: whatever is left expires in the store by its TTL.
+            // Stopping.
         }
 
         _stopping.Dispose();
