@@ -11,7 +11,8 @@
  *   - no lost update: a commit finds the row as the copy its write was based on (version and content);
  *   - (pan itself) no deadlock.
  *
- * -DDROP_<RULE> removes one rule of the protocol; each must give a counterexample (Model.Tests checks it).
+ * -DDROP_<RULE> removes one rule of the protocol. Each gives a counterexample (Model.Tests checks it), but
+ * DIRTY_ASKS_DATABASE and REFUSE_STORE_AHEAD, which matter only when versions repeat (README, "Two rules").
  *
  * Each atomic block is one step: one database statement or one store operation, together with what the process
  * then decides from its own variables (which interleaves with nothing). The printf lines narrate a counterexample
