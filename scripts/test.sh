@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: installs what the tests need, then every test project of the solution.
 # Tests that need a server (memcached) start their own on a free loopback port and stop it afterwards.
+# Model.Tests checks docs/model/protocol.pml with spin, whose verifiers are C compiled with gcc.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_install=()
 command -v memcached >/dev/null 2>&1 || need_install+=(memcached)
+command -v spin >/dev/null 2>&1 || need_install+=(spin)
+command -v gcc >/dev/null 2>&1 || need_install+=(gcc)
 if [ ${#need_install[@]} -gt 0 ]; then
   echo "installing: ${need_install[*]}"
   sudo_cmd=()
