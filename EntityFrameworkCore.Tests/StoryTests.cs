@@ -436,6 +436,47 @@ public abstract class StoryTests : IDisposable
     }
 
     [Fact]
+    public async Task A_refused_save_leaves_no_change_behind_for_a_later_save_of_the_context_to_commit()
+    {
+        Proc a = NewProcess();
+        Proc b = NewProcess();
+        Insert(a, 1, "one");
+        Insert(a, 2, "two");
+        Insert(a, 3, "three");
+        Sheet first = a.Context.Sheets.Single(s => s.Id == 1);
+        Sheet second = a.Context.Sheets.Single(s => s.Id == 2);
+        Sheet third = a.Context.Sheets.Single(s => s.Id == 3);
+        await using (b.Coherence.BeginScope())
+        {
+            b.Context.Sheets.Single(s => s.Id == 1).Title = "one, by B";
+            await b.Context.SaveChangesSharedAsync();
+        }
+
+        await using (a.Coherence.BeginScope())
+        {
+            first.Title = "one, by A";
+            second.Title = "two, by A";
+            await Assert.ThrowsAsync<StaleEntityException>(() => a.Context.SaveChangesSharedAsync()); // sheet 1 moved on
+        }
+
+        // The application was told that nothing was written. A later save of the same context, for another entity,
+        // must not write the refused change of sheet 2 (whose row did not move) behind its back.
+        await using (a.Coherence.BeginScope())
+        {
+            Assert.Equal("one, by B", first.Title);
+            third.Title = "three, by A";
+            await a.Context.SaveChangesSharedAsync();
+        }
+
+        Assert.Equal(("two", 1L), ReadRow(2));
+        Assert.Equal(("three, by A", 2L), ReadRow(3));
+        await using (a.Coherence.BeginScope())
+        {
+            Assert.Equal("two", second.Title);
+        }
+    }
+
+    [Fact]
     public void A_save_inside_a_TransactionScope_is_refused_before_any_statement_and_loses_nothing()
     {
         Proc a = NewProcess();

@@ -20,6 +20,7 @@ internal sealed class ContextWritePath(DbContext context, Coherence coherence, D
     private readonly List<Write> _saving = [];
     private readonly List<ISharedEntity> _added = [];
     private readonly List<Write> _inTransaction = [];
+    private readonly List<Write> _refused = [];
     private DbTransaction? _transaction;
     private WritePublication? _committing;
     private AutoTransactionBehavior? _behaviorBeforeSave;
@@ -150,6 +151,8 @@ internal sealed class ContextWritePath(DbContext context, Coherence coherence, D
         RestoreAutoTransactionBehavior();
         _added.Clear();
         _committing = null;
+        _refused.Clear();
+        _refused.AddRange(_saving);
         WithoutDetectChanges(() =>
         {
             foreach (Write write in _saving)
@@ -163,6 +166,50 @@ internal sealed class ContextWritePath(DbContext context, Coherence coherence, D
         });
         _saving.Clear();
         Current = _inTransaction.Count > 0 ? State.SavedInTransaction : State.Idle;
+    }
+
+    /// <summary>
+    /// After a refused save, for <c>SaveChangesShared</c>, whose caller is told that nothing was written: the shared
+    /// entities the save tried to write go back to what was read (their original values, unchanged, an added one no
+    /// longer tracked). EF Core would keep them modified, and the next save of the context — in another scope, for
+    /// another entity — would write them behind the caller's back.
+    /// </summary>
+    public void DiscardRefused()
+    {
+        WithoutDetectChanges(() =>
+        {
+            foreach (Write write in _refused)
+            {
+                if (context.Entry(write.Entity) is not { State: not EntityState.Detached } entry)
+                {
+                    continue;
+                }
+
+                if (entry.State == EntityState.Added)
+                {
+                    entry.State = EntityState.Detached;
+                    continue;
+                }
+
+                Discard(entry);
+            }
+        });
+        _refused.Clear();
+
+        static void Discard(EntityEntry entry)
+        {
+            foreach (NavigationEntry navigation in entry.Navigations)
+            {
+                if (navigation.Metadata is INavigation { ForeignKey.IsOwnership: true, IsOnDependent: false } &&
+                    navigation is ReferenceEntry { TargetEntry: { State: not (EntityState.Detached or EntityState.Added) } owned })
+                {
+                    Discard(owned);
+                }
+            }
+
+            entry.CurrentValues.SetValues(entry.OriginalValues);
+            entry.State = EntityState.Unchanged;
+        }
     }
 
     /// <summary>The transaction rolled back, failed to commit, or was disposed without committing.</summary>

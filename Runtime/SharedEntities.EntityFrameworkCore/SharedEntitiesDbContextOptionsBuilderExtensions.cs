@@ -52,9 +52,13 @@ public static class SharedEntitiesDbContextExtensions
     /// <summary>
     /// <see cref="DbContext.SaveChanges()"/>, with a <see cref="DbUpdateConcurrencyException"/> on a shared entity
     /// turned into <see cref="StaleEntityException"/> naming it: another process committed that row first, and
-    /// nothing was written. (Plain <c>SaveChanges</c> is guarded the same way; it only reports EF Core's exception.)
+    /// nothing was written. When the save is refused (that, or <see cref="SharedStoreUnavailableException"/>), the
+    /// shared entities it tried to write go back to the values they were read with, so that no later save of the
+    /// context writes them behind the caller's back; retry the work in a new scope. (Plain <c>SaveChanges</c> is
+    /// guarded the same way, reports EF Core's exception and leaves the change tracker as EF Core does.)
     /// </summary>
-    /// <exception cref="StaleEntityException">Another process committed one of the shared entities first.</exception>
+    /// <exception cref="StaleEntityException">Another process committed one of the shared entities first, or the store is ahead of the database.</exception>
+    /// <exception cref="SharedStoreUnavailableException">The store could not take a dirty token: nothing was committed.</exception>
     public static int SaveChangesShared(this DbContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
@@ -62,9 +66,16 @@ public static class SharedEntitiesDbContextExtensions
         {
             return context.SaveChanges();
         }
-        catch (DbUpdateConcurrencyException ex) when (Stale(ex) is { } stale)
+        catch (Exception ex) when (ex is DbUpdateConcurrencyException or SharedEntityException)
         {
-            throw stale;
+            StaleEntityException? stale = ex is DbUpdateConcurrencyException concurrency ? Stale(concurrency) : null;
+            SharedEntitiesContexts.Of(context)?.WritePathOf(context).DiscardRefused();
+            if (stale is not null)
+            {
+                throw stale;
+            }
+
+            throw;
         }
     }
 
@@ -76,9 +87,16 @@ public static class SharedEntitiesDbContextExtensions
         {
             return await context.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (DbUpdateConcurrencyException ex) when (Stale(ex) is { } stale)
+        catch (Exception ex) when (ex is DbUpdateConcurrencyException or SharedEntityException)
         {
-            throw stale;
+            StaleEntityException? stale = ex is DbUpdateConcurrencyException concurrency ? Stale(concurrency) : null;
+            SharedEntitiesContexts.Of(context)?.WritePathOf(context).DiscardRefused();
+            if (stale is not null)
+            {
+                throw stale;
+            }
+
+            throw;
         }
     }
 
