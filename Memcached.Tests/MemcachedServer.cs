@@ -141,6 +141,12 @@ public sealed class MemcachedServer : IDisposable
         }
     }
 
+    /// <summary>SIGSTOP: the server hangs (connections stay open, nothing is answered) until <see cref="Resume"/>.</summary>
+    public void Pause() => Signal("STOP");
+
+    /// <summary>SIGCONT after <see cref="Pause"/>: the server answers what was sent meanwhile.</summary>
+    public void Resume() => Signal("CONT");
+
     /// <summary>Kills and starts again on the same port: every item is gone.</summary>
     public void Restart()
     {
@@ -152,11 +158,19 @@ public sealed class MemcachedServer : IDisposable
     /// Sends raw protocol text followed by <c>mn</c> and returns everything the server answered before <c>MN</c>
     /// (for planting odd values and checking what the store wrote).
     /// </summary>
-    public string Raw(string commands)
+    public string Raw(string commands) => Raw(Port, commands, TimeSpan.FromSeconds(5));
+
+    /// <summary>
+    /// <see cref="Raw(string)"/> against the memcached on 127.0.0.1:<paramref name="port"/>, for processes that did not
+    /// start it (the fault-history workers evict keys this way); an <see cref="IOException"/> after
+    /// <paramref name="timeout"/> without an answer (a hung server).
+    /// </summary>
+    public static string Raw(int port, string commands, TimeSpan timeout)
     {
         using var client = new TcpClient();
-        client.Connect(IPAddress.Loopback, Port);
-        client.ReceiveTimeout = 5000;
+        client.Connect(IPAddress.Loopback, port);
+        client.ReceiveTimeout = (int)timeout.TotalMilliseconds;
+        client.SendTimeout = (int)timeout.TotalMilliseconds;
         NetworkStream stream = client.GetStream();
         stream.Write(Encoding.ASCII.GetBytes(commands + "mn\r\n"));
         var reply = new StringBuilder();
@@ -193,6 +207,18 @@ public sealed class MemcachedServer : IDisposable
     }
 
     public void Dispose() => Kill();
+
+    // Only ever the memcached this object started, by its process id.
+    private void Signal(string signal)
+    {
+        int pid = _process is { HasExited: false } process ? process.Id : throw new InvalidOperationException("memcached is not running.");
+        using Process kill = Process.Start(new ProcessStartInfo("kill") { ArgumentList = { "-" + signal, pid.ToString(System.Globalization.CultureInfo.InvariantCulture) }, UseShellExecute = false })
+            ?? throw new InvalidOperationException("Could not run kill.");
+        if (!kill.WaitForExit(5000) || kill.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"kill -{signal} {pid} failed.");
+        }
+    }
 
     private string Log
     {
