@@ -239,7 +239,7 @@ internal sealed class SqliteEvictor(string file, HistoryWriter log) : IKeyEvicto
 {
     public string Evict(string key)
     {
-        var deletion = Task.Run(() => StoreTamper.SqliteDelete(file, [key], TimeSpan.FromSeconds(10)));
+        var deletion = Task.Run(() => StoreTamper.SqliteDelete(file, [key], TimeSpan.FromSeconds(30))); // the workers' busy timeout
         try
         {
             if (deletion.Wait(TimeSpan.FromMilliseconds(250)))
