@@ -1,3 +1,4 @@
+using SharedEntities.Protocol;
 using SharedEntities.Stores;
 
 namespace SharedEntities.Tests.Worker;
@@ -29,7 +30,7 @@ internal sealed class DieBeforePublishStore(ISharedStore inner, int dieAt, Strea
         {
             if (operation.Kind == StoreOperationKind.Publish && ++_publishes == dieAt)
             {
-                long version = operation.Value >> 1; // a clean token is 2·version + 1
+                long version = new SharedToken(operation.Value).Version;
                 log.WriteLine($"commit {version} {DateTime.UtcNow.Ticks}");
                 log.Flush();
                 System.Diagnostics.Process.GetCurrentProcess().Kill();

@@ -56,3 +56,14 @@ internal sealed class TempFolder : IDisposable
         }
     }
 }
+
+/// <summary>A generic entity: each closed type is an entity (and a table) of its own.</summary>
+[SharedEntity]
+public partial class Cell<T>
+{
+    public int Id { get; set; }
+
+    public long Version { get; set; }
+
+    public partial T Value { get; set; }
+}

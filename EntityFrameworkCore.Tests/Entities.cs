@@ -33,6 +33,28 @@ public partial class Note
     public partial string Text { get; set; }
 }
 
+/// <summary>A versioned entity that owns data of its own: the version guards the owned columns too.</summary>
+[SharedEntity]
+public partial class Invoice
+{
+    public int Id { get; set; }
+
+    public long Version { get; set; }
+
+    public partial string Number { get; set; }
+
+    public Address BillingAddress { get; set; } = new();
+}
+
+/// <summary>Owned by <see cref="Invoice"/> (stored in its row).</summary>
+[Owned]
+public sealed class Address
+{
+    public string Street { get; set; } = "";
+
+    public string City { get; set; } = "";
+}
+
 /// <summary>One "process"'s context.</summary>
 public sealed class SheetContext(DbContextOptions<SheetContext> options) : DbContext(options)
 {
@@ -42,7 +64,28 @@ public sealed class SheetContext(DbContextOptions<SheetContext> options) : DbCon
 
     public DbSet<Note> Notes => Set<Note>();
 
+    public DbSet<Invoice> Invoices => Set<Invoice>();
+
     protected override void OnModelCreating(ModelBuilder modelBuilder) => modelBuilder.Entity<Sheet>().ToTable("sheets");
+}
+
+/// <summary>A shared entity that owns a collection, which SharedEntities refuses.</summary>
+[SharedEntity]
+public partial class Ledger
+{
+    public int Id { get; set; }
+
+    public long Version { get; set; }
+
+    public partial string Name { get; set; }
+
+    public List<Address> Addresses { get; set; } = [];
+}
+
+/// <summary>A model SharedEntities refuses: a shared entity that owns a collection.</summary>
+public sealed class OwnedCollectionContext(DbContextOptions<OwnedCollectionContext> options) : DbContext(options)
+{
+    public DbSet<Ledger> Ledgers => Set<Ledger>();
 }
 
 /// <summary>A temp folder removed at the end.</summary>

@@ -7,6 +7,7 @@ using Microsoft.EntityFrameworkCore.Metadata;
 using Microsoft.Extensions.DependencyInjection;
 using SharedEntities.Protocol;
 using SharedEntities.Sqlite;
+using SharedEntities.Stores;
 using SharedEntities.Tests.Postgres;
 
 namespace SharedEntities.EntityFrameworkCore.Tests;
@@ -78,7 +79,7 @@ public abstract class StoryTests : IDisposable
             a.Context.SaveChangesShared();
         }
 
-        Assert.Equal(SharedToken.Tombstone.Value, Store.Peek(a.Coherence.StoreKeyOf(inB)));
+        Assert.Equal(SharedToken.Deleted(3).Value, Store.Peek(a.Coherence.StoreKeyOf(inB))); // the delete took version 3
         await using (b.Coherence.BeginScope())
         {
             Assert.Throws<EntityDeletedException>(() => inB.Title);
@@ -266,12 +267,12 @@ public abstract class StoryTests : IDisposable
     }
 
     [Fact]
-    public async Task Outside_a_transaction_the_dirty_token_is_up_before_the_update_and_the_save_needs_no_transaction()
+    public async Task Outside_a_transaction_the_dirty_token_goes_up_after_the_update_has_the_row_lock_and_before_the_commit()
     {
         Proc a = NewProcess();
         Insert(a, 1, "Q1");
         string key = a.Coherence.StoreKeyOf(WarmUp(a));
-        var observer = new UpdateObserver(() => [Store.Peek(key)]);
+        var observer = new UpdateObserver(() => [Store.Peek(key)], [key]);
         using var writer = new Coherence(Store);
         using SheetContext context = NewContext(writer, observer);
         await using (writer.BeginScope())
@@ -280,15 +281,20 @@ public abstract class StoryTests : IDisposable
             Assert.Equal(1, await context.SaveChangesSharedAsync());
         }
 
+        // Raised before the UPDATE, the dirty token could be evicted before the row is locked, and a lease filler
+        // would then publish the old version as clean for a whole TTL. So: the UPDATE runs in a transaction, with the
+        // token still clean(1); the dirty token is up when that transaction commits; clean(2) after.
         UpdateObserver.Seen update = Assert.Single(observer.Updates);
-        Assert.Equal([SharedToken.Dirty(2).Value], update.Tokens);
-        Assert.False(update.InTransaction); // one UPDATE: EF Core needs no transaction, and the library forces none
+        Assert.Equal([SharedToken.Clean(1).Value], update.Tokens);
+        Assert.True(update.InTransaction);
+        Assert.Equal([SharedToken.Dirty(2).Value], Assert.Single(observer.Commits));
         Assert.Equal(SharedToken.Clean(2).Value, Store.Peek(key));
         Assert.Equal(("Q2", 2L), ReadRow(1));
+        Assert.Equal(AutoTransactionBehavior.WhenNeeded, context.Database.AutoTransactionBehavior); // the setting is given back
     }
 
     [Fact]
-    public void A_save_of_several_rows_outside_a_transaction_raises_before_EF_Cores_own_transaction_and_publishes_after_it()
+    public void A_save_of_several_rows_outside_a_transaction_raises_in_EF_Cores_own_transaction_after_the_updates_and_publishes_after_it()
     {
         Proc a = NewProcess();
         Proc b = NewProcess();
@@ -302,7 +308,7 @@ public abstract class StoryTests : IDisposable
         }
 
         string[] keys = [b.Coherence.StoreKeyOf(first), b.Coherence.StoreKeyOf(second)];
-        var observer = new UpdateObserver(() => [.. keys.Select(Store.Peek)]);
+        var observer = new UpdateObserver(() => [.. keys.Select(Store.Peek)], keys);
         using var writer = new Coherence(Store);
         using SheetContext context = NewContext(writer, observer);
         using (writer.BeginScope())
@@ -313,12 +319,119 @@ public abstract class StoryTests : IDisposable
         }
 
         Assert.NotEmpty(observer.Updates);
-        Assert.All(observer.Updates, update => Assert.Equal([SharedToken.Dirty(2).Value, SharedToken.Dirty(2).Value], update.Tokens));
+        Assert.All(observer.Updates, update => Assert.Equal([SharedToken.Clean(1).Value, SharedToken.Clean(1).Value], update.Tokens));
         Assert.All(observer.Updates, update => Assert.True(update.InTransaction));
+        Assert.Equal([SharedToken.Dirty(2).Value, SharedToken.Dirty(2).Value], Assert.Single(observer.Commits));
         Assert.All(keys, key => Assert.Equal(SharedToken.Clean(2).Value, Store.Peek(key)));
         using (b.Coherence.BeginScope())
         {
             Assert.Equal(("Q2", "other 2"), (first.Title, second.Title));
+        }
+    }
+
+    [Fact]
+    public async Task An_edit_of_only_owned_data_moves_the_version_so_a_concurrent_edit_is_refused_and_the_other_process_reloads_it()
+    {
+        Proc a = NewProcess();
+        Proc b = NewProcess();
+        a.Context.Invoices.Add(new Invoice { Id = 1, Version = 1, Number = "F-1", BillingAddress = new Address { Street = "1 Main St", City = "Lyon" } });
+        a.Context.SaveChanges();
+        Invoice inB = b.Context.Invoices.Single(i => i.Id == 1);
+
+        await using (a.Coherence.BeginScope())
+        {
+            a.Context.Invoices.Single(i => i.Id == 1).BillingAddress.City = "Paris";
+            await a.Context.SaveChangesSharedAsync();
+        }
+
+        Assert.Equal(2, a.Context.Invoices.AsNoTracking().Single(i => i.Id == 1).Version);
+
+        // B edits the owned data of its copy at version 1: saving it would lose A's change.
+        inB.BillingAddress.Street = "2 Side St";
+        await Assert.ThrowsAsync<StaleEntityException>(() => b.Context.SaveChangesSharedAsync());
+        Assert.Equal("Paris", a.Context.Invoices.AsNoTracking().Single(i => i.Id == 1).BillingAddress.City);
+
+        Proc c = NewProcess();
+        Invoice inC = c.Context.Invoices.Single(i => i.Id == 1);
+        await using (a.Coherence.BeginScope())
+        {
+            a.Context.Invoices.Single(i => i.Id == 1).BillingAddress.Street = "3 High St";
+            await a.Context.SaveChangesSharedAsync();
+        }
+
+        await using (c.Coherence.BeginScope())
+        {
+            Assert.Equal("F-1", inC.Number); // the check reloads the row, owned columns included
+            Assert.Equal(("3 High St", "Paris"), (inC.BillingAddress.Street, inC.BillingAddress.City));
+        }
+    }
+
+    [Fact]
+    public void A_shared_entity_that_owns_a_collection_is_refused_when_the_model_is_built()
+    {
+        var options = new DbContextOptionsBuilder<OwnedCollectionContext>();
+        Configure(options);
+        using var coherence = new Coherence(Store);
+        using var context = new OwnedCollectionContext(options.UseSharedEntities(coherence).Options);
+        var refused = Assert.Throws<InvalidOperationException>(() => context.Model);
+        Assert.Contains("owns a collection (Addresses)", refused.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_store_ahead_of_the_database_is_repaired_and_the_next_save_is_guarded_by_the_repaired_version()
+    {
+        Proc a = NewProcess();
+        Insert(a, 1, "Q1");
+        string key = a.Coherence.StoreKeyOf(WarmUp(a));
+        var forge = new StoreBatch();
+        forge.Add(new StoreOperation(StoreOperationKind.Raise, key, SharedToken.Clean(5).Value, Ttl: TimeSpan.FromHours(1)));
+        Store.Execute(forge);
+
+        Proc b = NewProcess();
+        await using (b.Coherence.BeginScope())
+        {
+            Sheet sheet = b.Context.Sheets.Single(s => s.Id == 1);
+            Assert.Equal("Q1", sheet.Title);
+            Assert.Equal(6, sheet.Version);
+            sheet.Title = "Q2";
+            await b.Context.SaveChangesSharedAsync();
+        }
+
+        Assert.Equal(("Q2", 7L), ReadRow(1));
+        Assert.Equal(SharedToken.Clean(7).Value, Store.Peek(key));
+    }
+
+    [Fact]
+    public async Task A_row_deleted_and_added_again_is_not_deleted_for_new_readers_and_never_taken_for_the_old_one()
+    {
+        Proc a = NewProcess();
+        Proc holder = NewProcess();
+        Insert(a, 1, "first");
+        Sheet held = WarmUp(holder);
+        string key = holder.Coherence.StoreKeyOf(held);
+        await using (a.Coherence.BeginScope())
+        {
+            a.Context.Sheets.Remove(a.Context.Sheets.Single(s => s.Id == 1));
+            await a.Context.SaveChangesSharedAsync();
+        }
+
+        Proc creator = NewProcess();
+        var again = new Sheet { Id = 1, Title = "second" };
+        creator.Context.Sheets.Add(again);
+        await creator.Context.SaveChangesSharedAsync();
+        Assert.True(again.Version > 1L << 40, $"a re-created row starts at a version no earlier row used; it got {again.Version}");
+        Assert.Equal(SharedToken.Clean(again.Version).Value, Store.Peek(key));
+
+        Proc reader = NewProcess();
+        await using (reader.Coherence.BeginScope())
+        {
+            Assert.Equal("second", reader.Context.Sheets.Single(s => s.Id == 1).Title);
+        }
+
+        Store.Evict(key);
+        await using (holder.Coherence.BeginScope())
+        {
+            Assert.Equal("second", held.Title);
         }
     }
 
@@ -497,7 +610,7 @@ public abstract class StoryTests : IDisposable
     {
         Proc a = NewProcess();
         Proc b = NewProcess();
-        a.Context.Counters.Add(new Counter { Id = 1, Value = 10 });
+        a.Context.Counters.Add(new Counter { Id = 1, Value = 10, Version = 1 });
         a.Context.SaveChanges();
         Counter inB = b.Context.Counters.Single(c => c.Id == 1);
         await using (a.Coherence.BeginScope())
@@ -640,7 +753,7 @@ public abstract class StoryTests : IDisposable
 
     protected static void Insert(Proc process, int id, string title)
     {
-        process.Context.Sheets.Add(new Sheet { Id = id, Title = title });
+        process.Context.Sheets.Add(new Sheet { Id = id, Title = title, Version = 1 }); // an explicit first version: these stories count from 1
         process.Context.SaveChanges();
     }
 
@@ -659,12 +772,50 @@ public abstract class StoryTests : IDisposable
     }
 
     /// <summary>
-    /// Records, as each UPDATE is about to run, the tokens <c>peek</c> reads and whether it runs in a transaction.
+    /// Records, as each UPDATE is about to run, the tokens <c>peek</c> reads and whether it runs in a transaction, and
+    /// the tokens as each transaction commits (after SharedEntities' own interceptor, which is registered first).
     /// (SaveChanges runs its statements as readers, to count the rows each changed, on both providers.)
     /// </summary>
-    protected sealed class UpdateObserver(Func<long?[]> peek) : DbCommandInterceptor
+    protected sealed class UpdateObserver(Func<long?[]> peek, string[]? keys = null) : DbCommandInterceptor, IDbTransactionInterceptor
     {
         public List<Seen> Updates { get; } = [];
+
+        public List<long?[]> Commits { get; } = [];
+
+        public InterceptionResult TransactionCommitting(DbTransaction transaction, TransactionEventData eventData, InterceptionResult result)
+        {
+            Commits.Add(PeekAtCommit(transaction));
+            return result;
+        }
+
+        public ValueTask<InterceptionResult> TransactionCommittingAsync(
+            DbTransaction transaction, TransactionEventData eventData, InterceptionResult result, CancellationToken cancellationToken = default)
+        {
+            Commits.Add(PeekAtCommit(transaction));
+            return ValueTask.FromResult(result);
+        }
+
+        // On SQLite the embedded store raises inside the committing transaction (atomically with it): only that
+        // transaction's connection sees the dirty tokens before the commit.
+        private long?[] PeekAtCommit(DbTransaction transaction)
+        {
+            if (transaction is not SqliteTransaction || keys is null)
+            {
+                return peek();
+            }
+
+            return [.. keys.Select(key =>
+            {
+                using DbCommand command = transaction.Connection!.CreateCommand();
+                command.Transaction = transaction;
+                command.CommandText = $"SELECT value FROM {SqliteSharedStore.TableName} WHERE key = $key AND placeholder = 0";
+                var parameter = command.CreateParameter();
+                parameter.ParameterName = "$key";
+                parameter.Value = key;
+                command.Parameters.Add(parameter);
+                return command.ExecuteScalar() is long value ? value : (long?)null;
+            })];
+        }
 
         public override InterceptionResult<DbDataReader> ReaderExecuting(DbCommand command, CommandEventData eventData, InterceptionResult<DbDataReader> result)
         {

@@ -112,6 +112,21 @@ public sealed class MemcachedServer : IDisposable
         throw new InvalidOperationException($"memcached did not accept connections on port {Port} within {StartTimeout.TotalSeconds} s: {Log}");
     }
 
+    private const int SigCont = 18;
+    private const int SigStop = 19;
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int SendSignal(int pid, int signal);
+
+    private void Signal(int signal)
+    {
+        Process process = _process ?? throw new InvalidOperationException("memcached is not running.");
+        if (SendSignal(process.Id, signal) != 0)
+        {
+            throw new InvalidOperationException($"kill({process.Id}, {signal}) failed: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}.");
+        }
+    }
+
     /// <summary>Kills the process (SIGKILL, like a crash) and waits for it to exit.</summary>
     public void Kill()
     {
@@ -141,11 +156,11 @@ public sealed class MemcachedServer : IDisposable
         }
     }
 
-    /// <summary>SIGSTOP: the server hangs (connections stay open, nothing is answered) until <see cref="Resume"/>.</summary>
-    public void Pause() => Signal("STOP");
+    /// <summary>Stops the process (SIGSTOP): it keeps its connections and items but answers nothing, like a hung server.</summary>
+    public void Pause() => Signal(SigStop);
 
-    /// <summary>SIGCONT after <see cref="Pause"/>: the server answers what was sent meanwhile.</summary>
-    public void Resume() => Signal("CONT");
+    /// <summary>Lets a paused process go on (SIGCONT).</summary>
+    public void Resume() => Signal(SigCont);
 
     /// <summary>Kills and starts again on the same port: every item is gone.</summary>
     public void Restart()
@@ -207,18 +222,6 @@ public sealed class MemcachedServer : IDisposable
     }
 
     public void Dispose() => Kill();
-
-    // Only ever the memcached this object started, by its process id.
-    private void Signal(string signal)
-    {
-        int pid = _process is { HasExited: false } process ? process.Id : throw new InvalidOperationException("memcached is not running.");
-        using Process kill = Process.Start(new ProcessStartInfo("kill") { ArgumentList = { "-" + signal, pid.ToString(System.Globalization.CultureInfo.InvariantCulture) }, UseShellExecute = false })
-            ?? throw new InvalidOperationException("Could not run kill.");
-        if (!kill.WaitForExit(5000) || kill.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"kill -{signal} {pid} failed.");
-        }
-    }
 
     private string Log
     {

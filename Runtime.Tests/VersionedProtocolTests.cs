@@ -134,7 +134,7 @@ public sealed class VersionedProtocolTests
         }
 
         Assert.Null(world.Database.VersionOf("Sheet", 1));
-        Assert.Equal(SharedToken.Tombstone.Value, world.Store.Peek(a.Coherence.StoreKeyOf(inA)));
+        Assert.Equal(SharedToken.Deleted(2).Value, world.Store.Peek(a.Coherence.StoreKeyOf(inA))); // the delete took version 2
         await using (b.Coherence.BeginScope())
         {
             var deleted = Assert.Throws<EntityDeletedException>(() => inB.Title);

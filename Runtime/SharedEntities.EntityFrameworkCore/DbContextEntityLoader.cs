@@ -47,6 +47,10 @@ public sealed class DbContextEntityLoader : IEntityLoader
     {
         Inner().Reload(entities, found);
         ResetOriginalValues(entities, found);
+        foreach (EntityEntry owned in OwnedEntries(entities, found))
+        {
+            owned.Reload();
+        }
     }
 
     /// <inheritdoc/>
@@ -54,6 +58,39 @@ public sealed class DbContextEntityLoader : IEntityLoader
     {
         await Inner().ReloadAsync(entities, found, cancellationToken).ConfigureAwait(false);
         ResetOriginalValues(entities, found);
+        foreach (EntityEntry owned in OwnedEntries(entities, found))
+        {
+            await owned.ReloadAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    // The owned data of reloaded entities (stored in the owner's row or beside it): the version guards it too, so it
+    // must be as new as the owner's reloaded columns.
+    private List<EntityEntry> OwnedEntries(IReadOnlyList<ISharedEntity> entities, bool[] found)
+    {
+        var owned = new List<EntityEntry>();
+        for (int i = 0; i < entities.Count; i++)
+        {
+            if (found[i] && _context.Entry(entities[i]) is { State: not (EntityState.Detached or EntityState.Added) } entry)
+            {
+                AddOwned(entry, owned);
+            }
+        }
+
+        return owned;
+    }
+
+    private static void AddOwned(EntityEntry entry, List<EntityEntry> owned)
+    {
+        foreach (NavigationEntry navigation in entry.Navigations)
+        {
+            if (navigation.Metadata is INavigation { ForeignKey.IsOwnership: true, IsOnDependent: false } &&
+                navigation is ReferenceEntry { TargetEntry: { State: not (EntityState.Detached or EntityState.Added) } target })
+            {
+                owned.Add(target);
+                AddOwned(target, owned);
+            }
+        }
     }
 
     /// <inheritdoc/>
@@ -73,11 +110,22 @@ public sealed class DbContextEntityLoader : IEntityLoader
         Inner().LockVersionsAsync(entities, cancellationToken);
 
     /// <inheritdoc/>
-    /// <exception cref="NotSupportedException">Always: EF Core entities are written by <c>SaveChanges</c>.</exception>
-    public ValueTask<IEntityWriteTransaction> BeginWriteAsync(CancellationToken cancellationToken) =>
-        throw new NotSupportedException(
-            "Entities loaded through EF Core are written by DbContext.SaveChanges (UseSharedEntities guards it with the version column and " +
-            "publishes after the commit): call context.SaveChangesSharedAsync() instead of FreshScope.CommitAsync().");
+    public bool ReadsInTransaction => _context.Database.CurrentTransaction is not null || System.Transactions.Transaction.Current is not null;
+
+    /// <inheritdoc/>
+    /// <remarks>
+    /// The transaction only advances versions (the runtime's repair of a store found ahead of the database); its
+    /// updates and deletes throw <see cref="NotSupportedException"/>: EF Core entities are written by <c>SaveChanges</c>.
+    /// </remarks>
+    public ValueTask<IEntityWriteTransaction> BeginWriteAsync(CancellationToken cancellationToken)
+    {
+        // Not an async method: on SQLite the store's enlistment in the new transaction must flow back to the caller.
+        ValueTask<IEntityWriteTransaction> begun = Inner().BeginWriteAsync(cancellationToken);
+        return begun.IsCompletedSuccessfully ? new(new RepairTransaction(this, begun.Result)) : WrapAsync(begun);
+
+        async ValueTask<IEntityWriteTransaction> WrapAsync(ValueTask<IEntityWriteTransaction> pending) =>
+            new RepairTransaction(this, await pending.ConfigureAwait(false));
+    }
 
     private DbEntityLoader Inner()
     {
@@ -153,9 +201,72 @@ public sealed class DbContextEntityLoader : IEntityLoader
         }
     }
 
+    // After a version repair the row is at the new version: EF Core must guard the next save with it.
+    private void AcceptVersions(IEnumerable<IVersionedSharedEntity> entities)
+    {
+        ChangeTracker tracker = _context.ChangeTracker;
+        bool detect = tracker.AutoDetectChangesEnabled;
+        tracker.AutoDetectChangesEnabled = false;
+        try
+        {
+            foreach (IVersionedSharedEntity entity in entities)
+            {
+                if (_context.Entry(entity) is { State: not (EntityState.Detached or EntityState.Added) } entry)
+                {
+                    Accept(entry.Property(entity.SharedType.VersionProperty!));
+                }
+            }
+        }
+        finally
+        {
+            tracker.AutoDetectChangesEnabled = detect;
+        }
+    }
+
     private static void Accept(PropertyEntry property)
     {
         property.OriginalValue = property.CurrentValue;
         property.IsModified = false;
+    }
+
+    private sealed class RepairTransaction(DbContextEntityLoader loader, IEntityWriteTransaction inner) : IEntityWriteTransaction
+    {
+        private readonly List<(IVersionedSharedEntity Entity, long Version)> _advanced = [];
+
+        public ValueTask<bool> UpdateAsync(ISharedEntity entity, long? expectedVersion, long? newVersion, CancellationToken cancellationToken) =>
+            throw SavedByEfCore();
+
+        public ValueTask<bool> DeleteAsync(ISharedEntity entity, long? expectedVersion, CancellationToken cancellationToken) =>
+            throw SavedByEfCore();
+
+        public async ValueTask<bool> AdvanceVersionAsync(IVersionedSharedEntity entity, long expectedVersion, long newVersion, CancellationToken cancellationToken)
+        {
+            bool advanced = await inner.AdvanceVersionAsync(entity, expectedVersion, newVersion, cancellationToken).ConfigureAwait(false);
+            if (advanced)
+            {
+                _advanced.Add((entity, newVersion));
+            }
+
+            return advanced;
+        }
+
+        public async ValueTask CommitAsync(CancellationToken cancellationToken)
+        {
+            await inner.CommitAsync(cancellationToken).ConfigureAwait(false);
+
+            // The rows are at their new versions now; the context's next save must be guarded by them.
+            foreach ((IVersionedSharedEntity entity, long version) in _advanced)
+            {
+                entity.SharedVersion = version;
+            }
+
+            loader.AcceptVersions(_advanced.Select(a => a.Entity));
+        }
+
+        public ValueTask DisposeAsync() => inner.DisposeAsync();
+
+        private static NotSupportedException SavedByEfCore() => new(
+            "Entities loaded through EF Core are written by DbContext.SaveChanges (UseSharedEntities guards it with the version column and " +
+            "publishes after the commit): call context.SaveChangesSharedAsync() instead of FreshScope.CommitAsync().");
     }
 }

@@ -12,7 +12,8 @@ public static class SharedEntitiesDbContextOptionsBuilderExtensions
     /// Makes the context's <c>[SharedEntity]</c> classes shared: every entity the context materializes is attached to
     /// <paramref name="coherence"/> (with the context as its loader); shared properties are mapped to their generated
     /// fields and the version property is a concurrency token; <c>SaveChanges</c> increments the versions it writes,
-    /// runs in a transaction, raises the dirty tokens before the commit and publishes after it.
+    /// runs its guarded statements in a transaction (the application's, or one of EF Core's own), raises the dirty
+    /// tokens after them and before the commit, and publishes after it.
     /// </summary>
     /// <param name="optionsBuilder">The context's options.</param>
     /// <param name="coherence">The process's runtime.</param>
@@ -24,7 +25,9 @@ public static class SharedEntitiesDbContextOptionsBuilderExtensions
         TransactionDisposedObserver.EnsureSubscribed();
         ((IDbContextOptionsBuilderInfrastructure)optionsBuilder).AddOrUpdateExtension(
             optionsBuilder.Options.FindExtension<SharedEntitiesOptionsExtension>() ?? new SharedEntitiesOptionsExtension());
-        return optionsBuilder.AddInterceptors(SharedEntitiesMaterializationInterceptor.Instance, new SharedEntitiesInterceptor(coherence, dialect));
+        var contexts = new SharedEntitiesContexts(coherence, dialect);
+        return optionsBuilder.AddInterceptors(
+            SharedEntitiesMaterializationInterceptor.Instance, new SharedEntitiesSaveChangesInterceptor(contexts), new SharedEntitiesTransactionInterceptor(contexts));
     }
 
     /// <inheritdoc cref="UseSharedEntities(DbContextOptionsBuilder, Coherence, DbDialect?)"/>
@@ -86,7 +89,7 @@ public static class SharedEntitiesDbContextExtensions
     public static DbContextEntityLoader? GetSharedEntityLoader(this DbContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        return SharedEntitiesInterceptor.Of(context)?.LoaderOf(context);
+        return SharedEntitiesContexts.Of(context)?.LoaderOf(context);
     }
 
     private static StaleEntityException? Stale(DbUpdateConcurrencyException exception)

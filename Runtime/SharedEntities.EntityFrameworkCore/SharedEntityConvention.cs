@@ -37,6 +37,19 @@ public sealed class SharedEntityConvention : IModelFinalizingConvention
             {
                 entityType.FindProperty(version)?.Builder.IsConcurrencyToken(true);
             }
+
+            foreach (IConventionNavigation navigation in entityType.GetNavigations())
+            {
+                if (navigation.ForeignKey.IsOwnership && !navigation.IsOnDependent && navigation.IsCollection)
+                {
+                    // Owned references are saved under the owner's version and reloaded with it; an owned collection
+                    // changed by another process could not be reloaded item by item.
+                    throw new InvalidOperationException(
+                        $"The shared entity {entityType.DisplayName()} owns a collection ({navigation.Name}), which SharedEntities cannot reload when " +
+                        $"another process changes it. Map {navigation.TargetEntityType.DisplayName()} as an entity of its own (a one-to-many relationship), " +
+                        "or as an owned reference.");
+                }
+            }
         }
     }
 

@@ -47,7 +47,7 @@ internal sealed class TransactionDisposedObserver : IObserver<DiagnosticListener
         {
             try
             {
-                SharedEntitiesInterceptor.Of(context)?.TransactionDisposed(context, data.Transaction);
+                SharedEntitiesContexts.Of(context)?.WritePathOf(context).RolledBack(data.Transaction);
             }
             catch (ObjectDisposedException)
             {

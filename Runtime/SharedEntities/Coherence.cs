@@ -39,6 +39,7 @@ public sealed class Coherence : IDisposable
         Logger = (ILogger?)loggerFactory?.CreateLogger<Coherence>() ?? NullLogger.Instance;
         _ownsMetrics = metrics is null;
         Metrics = metrics ?? new SharedEntitiesMetrics();
+        Publisher = new BackgroundPublisher(this);
     }
 
     /// <summary>The store.</summary>
@@ -51,6 +52,9 @@ public sealed class Coherence : IDisposable
     public SharedEntitiesMetrics Metrics { get; }
 
     internal ILogger Logger { get; }
+
+    /// <summary>Publishes sent after commits, and commits whose dirty tokens this process still raises.</summary>
+    internal BackgroundPublisher Publisher { get; }
 
     /// <summary>
     /// Begins a fresh scope in the current flow. Use it with <c>using</c> or <c>await using</c>; entities loaded or
@@ -147,14 +151,26 @@ public sealed class Coherence : IDisposable
             : StoreKeys.For(Options.KeyPrefix, entity.SharedType.Name, entity.SharedKey);
     }
 
-    /// <summary>Disposes the metrics this instance created (not metrics it was given).</summary>
+    /// <summary>
+    /// Gives publishes under way a moment (at most a second) to land, stops raising the tokens of commits made while the
+    /// store was unavailable (they expire in the store), and disposes the metrics this instance created (not metrics it
+    /// was given).
+    /// </summary>
     public void Dispose()
     {
+        Publisher.Dispose();
         if (_ownsMetrics)
         {
             Metrics.Dispose();
         }
     }
+
+    /// <summary>
+    /// Completes when the publishes of this process's commits so far have been answered by the store. With
+    /// <see cref="CoherenceOptions.PublishInBackground"/> a commit returns before its publish lands (other processes ask
+    /// the database for that entity meanwhile); tests and shutdown code that want the clean tokens in place await this.
+    /// </summary>
+    public Task PublishedAsync(CancellationToken cancellationToken = default) => Publisher.PublishedAsync(cancellationToken);
 
     /// <summary>A read outside every scope with <see cref="OutsideScopeReads.CheckEveryRead"/>: one check, nothing remembered.</summary>
     internal void CheckOutsideScope(SharedEntityState state)

@@ -46,6 +46,16 @@ public sealed class CoherenceOptions
     /// </summary>
     public bool AllowCommitWhenStoreUnavailable { get; set; }
 
+    /// <summary>
+    /// Whether a commit of versioned entities returns without waiting for its publish (the dirty → clean
+    /// compare-and-swap after the commit), which then runs in the background. The guarantees do not change: a publish
+    /// only ever turns the writer's own dirty token into a clean one, whenever it lands, and until it does readers of
+    /// that entity (this process's included) ask the database. It takes one store round trip off every commit.
+    /// Default: <see langword="false"/> (a commit returns once its clean tokens are in place). With it on, await
+    /// <see cref="Coherence.PublishedAsync"/> where the clean tokens must be in place (tests, shutdown).
+    /// </summary>
+    public bool PublishInBackground { get; set; }
+
     /// <summary>A prefix of every store key, to let several applications share one memcached. Letters, digits, <c>_ . : -</c>.</summary>
     public string KeyPrefix { get; set; } = "";
 

@@ -57,18 +57,21 @@ public sealed class EntityDeletedException : SharedEntityException
 }
 
 /// <summary>
-/// A reload could not see the newest committed version: the code runs inside a REPEATABLE READ, SERIALIZABLE or
-/// SNAPSHOT transaction that took its snapshot before that commit (the Django "recalc" bug). Returning the old row
-/// would be a silent stale read, so the runtime refuses.
+/// Inside an application transaction, a read returned an older version than one known to exist: the transaction
+/// took its snapshot before that commit (REPEATABLE READ, SERIALIZABLE or SNAPSHOT — the Django "recalc" bug), or the
+/// store is ahead of the database (a restore from a backup, a failover). Returning the old row would be a silent stale
+/// read, so the runtime refuses. Outside a transaction it can tell the two apart: the database then wins and the store
+/// is repaired.
 /// </summary>
 public sealed class StaleSnapshotException : SharedEntityException
 {
     /// <summary>Creates the exception.</summary>
     public StaleSnapshotException(string entityName, object key, long expectedVersion, long loadedVersion)
         : base(
-            $"Reloading {entityName} {key} returned version {loadedVersion}, but version {expectedVersion} is committed: this code runs inside a " +
-            "transaction whose snapshot predates that commit (REPEATABLE READ, SERIALIZABLE or SNAPSHOT), so it cannot see fresh data. " +
-            "Commit or roll back the transaction before the scope checks the entity, or begin the scope outside the transaction.")
+            $"Reading {entityName} {key} inside a transaction returned version {loadedVersion}, but version {expectedVersion} is known to exist: " +
+            "the transaction's snapshot predates that commit (REPEATABLE READ, SERIALIZABLE or SNAPSHOT), so it cannot see fresh data — or, " +
+            "less often, the shared store is ahead of the database (a restore from a backup, a failover). Commit or roll back the transaction " +
+            "before the scope checks the entity, or begin the scope outside the transaction; there the runtime tells the two apart.")
     {
         EntityName = entityName;
         Key = key;

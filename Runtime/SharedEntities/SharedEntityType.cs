@@ -20,14 +20,16 @@ public sealed class SharedEntityType
         ArgumentNullException.ThrowIfNull(clrType);
         ArgumentException.ThrowIfNullOrEmpty(keyProperty);
         ArgumentNullException.ThrowIfNull(properties);
-        Name = name;
+        // A generic class is one entity per closed type (Cell<int> and Cell<string> are rows of different tables):
+        // the type arguments are part of the name, so that their keys never meet in the store.
+        Name = clrType.IsGenericType && !clrType.ContainsGenericParameters ? name + ArgumentsOf(clrType) : name;
         ClrType = clrType;
         KeyProperty = keyProperty;
         VersionProperty = versionProperty;
         Properties = [.. properties];
     }
 
-    /// <summary>The entity name used in store keys.</summary>
+    /// <summary>The entity name used in store keys: the declared name, followed for a generic class by its type arguments (<c>Cell`1&lt;System.Int32&gt;</c>).</summary>
     public string Name { get; }
 
     /// <summary>The entity class.</summary>
@@ -47,4 +49,18 @@ public sealed class SharedEntityType
 
     /// <inheritdoc/>
     public override string ToString() => Name;
+
+    // Namespace-qualified and assembly-free, so that every process and every version of the application agrees.
+    private static string ArgumentsOf(Type type) => "<" + string.Join(",", type.GenericTypeArguments.Select(StableName)) + ">";
+
+    private static string StableName(Type type)
+    {
+        if (type.IsArray)
+        {
+            return StableName(type.GetElementType()!) + "[" + new string(',', type.GetArrayRank() - 1) + "]";
+        }
+
+        string name = type.IsNested ? StableName(type.DeclaringType!) + "+" + type.Name : (type.Namespace is { } ns ? ns + "." : "") + type.Name;
+        return type.IsGenericType && !type.ContainsGenericParameters ? name + ArgumentsOf(type) : name;
+    }
 }

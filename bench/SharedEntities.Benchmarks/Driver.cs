@@ -20,6 +20,8 @@ internal static class Driver
     {
         double seconds = 10;
         bool pin = false;
+        string[] groups = ["pipeline", "scope", "ef-write"];
+        string[] only = groups;
         for (int i = 1; i < args.Length; i++)
         {
             if (args[i] == "--seconds" && i + 1 < args.Length && double.TryParse(args[i + 1], NumberStyles.Float, CultureInfo.InvariantCulture, out double s) && s is > 0 and <= 600)
@@ -31,10 +33,16 @@ internal static class Driver
             {
                 pin = true;
             }
+            else if (args[i] == "--only" && i + 1 < args.Length && args[i + 1].Split(',') is var chosen && chosen.All(groups.Contains))
+            {
+                only = chosen;
+                i++;
+            }
             else
             {
-                Console.Error.WriteLine("usage: driver [--seconds N] [--pin]   (N: 0 < N <= 600, the time of each pair; default 10." +
-                    " --pin: memcached on the last CPU, the pipelined-read loops on the others; Linux with taskset and 2+ CPUs)");
+                Console.Error.WriteLine("usage: driver [--seconds N] [--pin] [--only GROUP,...]   (N: 0 < N <= 600, the time of each pair; default 10." +
+                    " --pin: memcached on the last CPU, the pipelined-read loops on the others; Linux with taskset and 2+ CPUs." +
+                    " GROUP: pipeline, scope, ef-write; default all)");
                 return 2;
             }
         }
@@ -42,7 +50,7 @@ internal static class Driver
         var round = TimeSpan.FromSeconds(seconds / Rounds / 2);
         Console.WriteLine(Invariant($"driver: {seconds} s per pair, {Rounds} alternating rounds{(pin ? ", pipelined reads pinned" : "")}; load average {LoadAverage()}"));
         Console.WriteLine("pair | baseline ops/s | measured ops/s | measured / baseline");
-        foreach (int keys in new[] { 10, 100, 1000 })
+        foreach (int keys in only.Contains("pipeline") ? new[] { 10, 100, 1000 } : [])
         {
             var pipeline = new MemcachedPipelineBenchmarks { Keys = keys, PinServer = pin };
             pipeline.Setup();
@@ -77,6 +85,22 @@ internal static class Driver
             }
         }
 
+        if (only.Contains("scope"))
+        {
+            await ScopesAsync(round);
+        }
+
+        if (only.Contains("ef-write"))
+        {
+            await EfWritesAsync(round);
+        }
+
+        Console.WriteLine(Invariant($"load average at the end: {LoadAverage()}"));
+        return 0;
+    }
+
+    private static async Task ScopesAsync(TimeSpan round)
+    {
         var scope = new ScopeVsSeedBenchmarks();
         scope.Setup();
         try
@@ -91,13 +115,20 @@ internal static class Driver
         {
             scope.Cleanup();
         }
+    }
 
+    private static async Task EfWritesAsync(TimeSpan round)
+    {
         var ef = new EfWriteBenchmarks(); // PostgreSQL and memcached of its own
         ef.Setup();
         try
         {
+            Report("committed EF Core write: plain SaveChangesAsync vs plain SaveChangesAsync in a transaction (writes/s)", 1,
+                await CompareAsync(round, async () => await ef.PlainWrite(), async () => await ef.PlainWriteInTransaction()));
             Report("committed EF Core write: plain SaveChangesAsync vs SharedEntities (writes/s)", 1,
                 await CompareAsync(round, async () => await ef.PlainWrite(), async () => await ef.SharedWrite()));
+            Report("committed EF Core write: plain SaveChangesAsync vs SharedEntities, PublishInBackground (writes/s)", 1,
+                await CompareAsync(round, async () => await ef.PlainWrite(), async () => await ef.SharedWritePublishingInBackground()));
             Report("committed EF Core write: plain SaveChangesAsync vs SharedEntities checked read + write (writes/s)", 1,
                 await CompareAsync(round, async () => await ef.PlainWrite(), async () => await ef.SharedReadThenWrite()));
         }
@@ -105,9 +136,6 @@ internal static class Driver
         {
             ef.Cleanup();
         }
-
-        Console.WriteLine(Invariant($"load average at the end: {LoadAverage()}"));
-        return 0;
     }
 
     /// <summary>Operations per second of each side, each run for <see cref="Rounds"/> rounds of <paramref name="round"/>, alternating.</summary>

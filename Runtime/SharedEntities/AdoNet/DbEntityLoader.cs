@@ -2,6 +2,7 @@ using System.Data;
 using System.Data.Common;
 using System.Text;
 using SharedEntities.Loading;
+using SharedEntities.Protocol;
 
 namespace SharedEntities.AdoNet;
 
@@ -75,6 +76,9 @@ public sealed class DbEntityLoader : IEntityLoader
         set => _transaction = value;
     }
 
+    /// <inheritdoc/>
+    public bool ReadsInTransaction => Transaction is not null;
+
     /// <summary>Begins an application transaction on the connection and uses it for the loader's reads.</summary>
     public DbTransaction BeginTransaction(IsolationLevel isolationLevel)
     {
@@ -113,8 +117,11 @@ public sealed class DbEntityLoader : IEntityLoader
     }
 
     /// <summary>
-    /// Inserts a new entity's row (a versioned entity at its current version, at least 1) and attaches it. Its token
-    /// needs no publishing: no process can hold an older copy.
+    /// Inserts a new entity's row and attaches it. A versioned entity whose version is below 1 starts at a version that
+    /// no earlier row with the same key used (<see cref="SharedToken.NewIncarnationVersion"/>), so that a process still
+    /// holding a deleted row never takes the new one for it. Outside an application transaction the insert runs in a
+    /// transaction of its own that raises the dirty token before it commits and publishes the new version after; inside
+    /// one, nothing is published (readers of the key ask the database until its token catches up).
     /// </summary>
     public async Task<T> InsertAsync<T>(T entity, CancellationToken cancellationToken = default)
         where T : class, ISharedEntity
@@ -123,10 +130,35 @@ public sealed class DbEntityLoader : IEntityLoader
         DbEntityMapping mapping = MappingOf(entity.GetType());
         if (entity is IVersionedSharedEntity { SharedVersion: < 1 } versioned)
         {
-            versioned.SharedVersion = 1;
+            versioned.SharedVersion = SharedToken.NewIncarnationVersion(TimeProvider.System, mapping.NarrowVersion);
         }
 
-        await using DbCommand command = CreateCommand(Transaction);
+        if (Transaction is { } application)
+        {
+            await EnsureOpenAsync(cancellationToken).ConfigureAwait(false);
+            await InsertRowAsync(entity, mapping, application, cancellationToken).ConfigureAwait(false);
+            return Coherence.Attach(entity, this);
+        }
+
+        var publication = new WritePublication(Coherence);
+        IEntityWriteTransaction transaction = await BeginWriteAsync(cancellationToken).ConfigureAwait(false);
+        await using (transaction.ConfigureAwait(false))
+        {
+            await InsertRowAsync(entity, mapping, ((WriteTransaction)transaction).Transaction, cancellationToken).ConfigureAwait(false);
+            publication.AddInsert(entity);
+            await publication.RaiseDirtyAsync(cancellationToken).ConfigureAwait(false);
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        Coherence.Attach(entity, this);
+        publication.MarkCommitted();
+        await publication.PublishAsync(CancellationToken.None).ConfigureAwait(false);
+        return entity;
+    }
+
+    private async ValueTask InsertRowAsync(ISharedEntity entity, DbEntityMapping mapping, DbTransaction transaction, CancellationToken cancellationToken)
+    {
+        await using DbCommand command = CreateCommand(transaction);
         var columns = new List<string> { mapping.KeyColumn };
         AddParameter(command, entity.SharedKey);
         if (mapping.VersionColumn is { } versionColumn)
@@ -144,10 +176,8 @@ public sealed class DbEntityLoader : IEntityLoader
         command.CommandText =
             $"INSERT INTO {Dialect.Quote(mapping.Table)} ({string.Join(", ", columns.Select(Dialect.Quote))}) " +
             $"VALUES ({string.Join(", ", Enumerable.Range(0, columns.Count).Select(Dialect.ParameterName))})";
-        await EnsureOpenAsync(cancellationToken).ConfigureAwait(false);
         Statements++;
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-        return Coherence.Attach(entity, this);
     }
 
     /// <inheritdoc/>
@@ -552,6 +582,8 @@ public sealed class DbEntityLoader : IEntityLoader
 
     private sealed class WriteTransaction(DbEntityLoader loader, DbTransaction transaction, IDisposable? enlistment) : IEntityWriteTransaction
     {
+        public DbTransaction Transaction => transaction;
+
         public async ValueTask<bool> UpdateAsync(ISharedEntity entity, long? expectedVersion, long? newVersion, CancellationToken cancellationToken)
         {
             ArgumentNullException.ThrowIfNull(entity);
@@ -570,6 +602,18 @@ public sealed class DbEntityLoader : IEntityLoader
             }
 
             command.CommandText = $"UPDATE {d.Quote(mapping.Table)} SET {string.Join(", ", sets)} WHERE {Guard(command, mapping, entity, expectedVersion)}";
+            return await ExecuteGuardedAsync(command, mapping, entity, cancellationToken).ConfigureAwait(false);
+        }
+
+        public async ValueTask<bool> AdvanceVersionAsync(IVersionedSharedEntity entity, long expectedVersion, long newVersion, CancellationToken cancellationToken)
+        {
+            ArgumentNullException.ThrowIfNull(entity);
+            DbEntityMapping mapping = loader.MappingOf(entity.GetType());
+            string version = mapping.VersionColumn ?? throw new InvalidOperationException($"{mapping.SharedType.Name} has no version column.");
+            await using DbCommand command = loader.CreateCommand(transaction);
+            command.CommandText =
+                $"UPDATE {loader.Dialect.Quote(mapping.Table)} SET {loader.Dialect.Quote(version)} = {loader.AddParameter(command, newVersion)} " +
+                $"WHERE {Guard(command, mapping, entity, expectedVersion)}";
             return await ExecuteGuardedAsync(command, mapping, entity, cancellationToken).ConfigureAwait(false);
         }
 

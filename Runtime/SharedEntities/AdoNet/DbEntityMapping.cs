@@ -42,6 +42,9 @@ public sealed class DbEntityMapping
     /// <summary>The column of each shared property, in the order of <see cref="SharedEntityType.Properties"/>.</summary>
     public IReadOnlyList<string> Columns { get; }
 
+    /// <summary>Whether the version property is narrower than <see cref="long"/> (an <see cref="int"/> column).</summary>
+    internal bool NarrowVersion { get; private init; }
+
     /// <summary>The type of the key property.</summary>
     public Type KeyType => _keyProperty.PropertyType;
 
@@ -63,6 +66,7 @@ public sealed class DbEntityMapping
         }
 
         string[] names = [.. type.Properties.Select(p => columns is not null && columns.TryGetValue(p.Name, out string? c) ? c : p.Name)];
+        Type? versionType = type.VersionProperty is { } v ? typeof(T).GetProperty(v)?.PropertyType : null;
         return new DbEntityMapping(
             static () => new T(),
             type,
@@ -70,7 +74,10 @@ public sealed class DbEntityMapping
             table ?? typeof(T).Name,
             keyColumn ?? type.KeyProperty,
             type.VersionProperty is null ? null : versionColumn ?? type.VersionProperty,
-            names);
+            names)
+        {
+            NarrowVersion = versionType is not null && (Nullable.GetUnderlyingType(versionType) ?? versionType) != typeof(long),
+        };
     }
 
     /// <summary>A new, unattached instance with key <paramref name="key"/>.</summary>

@@ -13,4 +13,16 @@ internal static partial class Log
 
     [LoggerMessage(3, LogLevel.Warning, "The shared store could not answer {Count} operation(s) ({Status}); those entities are verified against the database.")]
     public static partial void StoreOperationsFailed(ILogger logger, int count, StoreStatus status, Exception? error);
+
+    [LoggerMessage(4, LogLevel.Warning, "The shared store holds {Token} for {Key}, ahead of version {Version} that a write was about to commit: the write was refused, and the entity's next check repairs the store. A database restored from a backup, a failover to a lagging replica, or a token written outside the library does this.")]
+    public static partial void StoreAheadOnWrite(ILogger logger, string key, string token, long version);
+
+    [LoggerMessage(5, LogLevel.Warning, "{Entity} {Key}: the database holds version {DatabaseVersion}, older than the {Source} {AheadVersion}; the database wins. A database restored from a backup, a failover to a lagging replica, or a token written outside the library does this.")]
+    public static partial void DatabaseBehind(ILogger logger, string entity, object key, long databaseVersion, string source, long aheadVersion);
+
+    [LoggerMessage(6, LogLevel.Warning, "{Entity} {Key}: advancing the row's version past the store's failed; its check used the database's row, and the next check tries again.")]
+    public static partial void RepairFailed(ILogger logger, string entity, object key, Exception error);
+
+    [LoggerMessage(7, LogLevel.Debug, "{Count} commit(s) made without their dirty token are still waiting for the store; other processes may accept the old versions until it takes them.")]
+    public static partial void LateRaisesPending(ILogger logger, int count);
 }

@@ -27,6 +27,10 @@ public sealed class SharedEntitiesMetrics : IDisposable
         Reloads = _meter.CreateCounter<long>("sharedentities.reloads", "{entity}", "Entities reloaded from the database because another process moved them on.");
         Commits = _meter.CreateCounter<long>("sharedentities.commits", "{commit}", "Database transactions committed through a scope.");
         Conflicts = _meter.CreateCounter<long>("sharedentities.conflicts", "{entity}", "Writes refused because another process committed first (lost updates prevented).");
+        StoreAhead = _meter.CreateCounter<long>(
+            "sharedentities.store_ahead", "{entity}", "Entities whose token or local copy was found ahead of the database (a restore, a failover, a token written outside the library).");
+        Repairs = _meter.CreateCounter<long>(
+            "sharedentities.repairs", "{entity}", "Rows whose version was advanced past a token that was ahead of the database, so that no version is ever reused.");
     }
 
     /// <summary>Entities checked against the store.</summary>
@@ -58,6 +62,12 @@ public sealed class SharedEntitiesMetrics : IDisposable
 
     /// <summary>Writes refused by the version check.</summary>
     public Counter<long> Conflicts { get; }
+
+    /// <summary>Entities found ahead of the database.</summary>
+    public Counter<long> StoreAhead { get; }
+
+    /// <summary>Rows whose version was advanced past a token ahead of the database.</summary>
+    public Counter<long> Repairs { get; }
 
     /// <inheritdoc/>
     public void Dispose() => _meter.Dispose();

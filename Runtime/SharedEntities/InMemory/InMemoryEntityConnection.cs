@@ -31,6 +31,9 @@ public sealed class InMemoryEntityConnection : IEntityLoader
     /// <summary>Whether a REPEATABLE READ transaction is open on this connection.</summary>
     public bool InRepeatableRead => _snapshot is not null;
 
+    /// <inheritdoc/>
+    public bool ReadsInTransaction => InRepeatableRead;
+
     /// <summary>
     /// Loads the row with key <paramref name="key"/> into a new <typeparamref name="T"/> attached to the runtime, or
     /// returns <see langword="null"/> if there is none. Inside a scope, the scope tracks the entity.
@@ -218,6 +221,20 @@ public sealed class InMemoryEntityConnection : IEntityLoader
             }
 
             _writes[key] = Row.From(entity, newVersion ?? current.Version);
+            return ValueTask.FromResult(true);
+        }
+
+        public ValueTask<bool> AdvanceVersionAsync(IVersionedSharedEntity entity, long expectedVersion, long newVersion, CancellationToken cancellationToken)
+        {
+            ArgumentNullException.ThrowIfNull(entity);
+            cancellationToken.ThrowIfCancellationRequested();
+            var key = RowKey.Of(entity);
+            if (!Matches(key, expectedVersion, out Row? current))
+            {
+                return ValueTask.FromResult(false);
+            }
+
+            _writes[key] = current with { Version = newVersion };
             return ValueTask.FromResult(true);
         }
 

@@ -40,6 +40,14 @@ public interface IEntityLoader
     /// <inheritdoc cref="LockVersions"/>
     ValueTask<IVersionLock> LockVersionsAsync(IReadOnlyList<IVersionedSharedEntity> entities, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Whether the loader's reads run inside a transaction of the application's. Outside one, a read sees the newest
+    /// committed row, so a version older than the store's token means the store (or this process's copy) is ahead of
+    /// the database, which then wins; inside one, it may only mean that the transaction's snapshot is old, and the
+    /// runtime refuses it with <see cref="StaleSnapshotException"/>.
+    /// </summary>
+    bool ReadsInTransaction { get; }
+
     /// <summary>Begins a database transaction for a commit.</summary>
     ValueTask<IEntityWriteTransaction> BeginWriteAsync(CancellationToken cancellationToken);
 }
@@ -65,6 +73,14 @@ public interface IEntityWriteTransaction : IAsyncDisposable
 
     /// <summary>Deletes the entity's row, guarded by <paramref name="expectedVersion"/> when it is given; <see langword="false"/> when no row matched.</summary>
     ValueTask<bool> DeleteAsync(ISharedEntity entity, long? expectedVersion, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Moves a versioned row from <paramref name="expectedVersion"/> to <paramref name="newVersion"/> and writes nothing
+    /// else: <c>UPDATE … SET version = @new WHERE key = @k AND version = @expected</c>. The runtime uses it when it finds
+    /// the store ahead of the database, so that the database's row gets a version no process can hold an older copy
+    /// of. Returns <see langword="false"/> when no row matched.
+    /// </summary>
+    ValueTask<bool> AdvanceVersionAsync(IVersionedSharedEntity entity, long expectedVersion, long newVersion, CancellationToken cancellationToken);
 
     /// <summary>Commits.</summary>
     ValueTask CommitAsync(CancellationToken cancellationToken);

@@ -48,7 +48,7 @@ internal static class FreshnessCheck
 
         if (!settled)
         {
-            await AskDatabaseAsync(states, verdicts, async, cancellationToken).ConfigureAwait(false);
+            await AskDatabaseAsync(coherence, states, verdicts, async, cancellationToken).ConfigureAwait(false);
             await FillLeasesAsync(coherence, states, verdicts, async, cancellationToken).ConfigureAwait(false);
             await SeedSerialsAsync(coherence, states, verdicts, async, cancellationToken).ConfigureAwait(false);
             await ReloadAsync(coherence, states, verdicts, async, cancellationToken).ConfigureAwait(false);
@@ -81,11 +81,6 @@ internal static class FreshnessCheck
         {
             case StoreStatus.Hit:
                 var token = new SharedToken(result.Value);
-                if (token.IsTombstone)
-                {
-                    return Verdict.Deleted;
-                }
-
                 long local = state.LocalVersion;
                 if (token.IsClean && token.Version == local)
                 {
@@ -97,7 +92,9 @@ internal static class FreshnessCheck
                     return Verdict.ReloadTo(token.Version);
                 }
 
-                // Dirty (a write in flight), older than our copy, or unreadable: only the database can tell.
+                // Dirty (a write in flight), deleted (confirmed by the database, so that a token written outside the
+                // library cannot make a live row unreadable), older than our copy, or not a token of ours: only the
+                // database can tell.
                 metrics.Fallbacks.Add(1);
                 return Verdict.AskDatabase;
 
@@ -146,7 +143,7 @@ internal static class FreshnessCheck
 
     // Versioned entities the store could not vouch for: read their versions from the database (no caching).
     private static async ValueTask AskDatabaseAsync(
-        List<SharedEntityState> states, Verdict[] verdicts, bool async, CancellationToken cancellationToken)
+        Coherence coherence, List<SharedEntityState> states, Verdict[] verdicts, bool async, CancellationToken cancellationToken)
     {
         foreach (IGrouping<IEntityLoader, int> group in IndexesWith(states, verdicts, Outcome.AskDatabase))
         {
@@ -164,7 +161,7 @@ internal static class FreshnessCheck
 
             for (int j = 0; j < indexes.Length; j++)
             {
-                verdicts[indexes[j]] = FromDatabaseVersion(states[indexes[j]], versions[j]);
+                verdicts[indexes[j]] = FromDatabaseVersion(coherence, states[indexes[j]], versions[j]);
             }
         }
     }
@@ -182,21 +179,28 @@ internal static class FreshnessCheck
                 : group.Key.LockVersions(entities);
             try
             {
+                // A missing row fills nothing: its deletion's token is gone, and the placeholder sends the other
+                // readers to the database until it expires. A failed fill costs nothing but a later miss: the
+                // versions below come from the database either way.
                 var fills = new StoreBatch();
                 for (int j = 0; j < indexes.Length; j++)
                 {
                     SharedEntityState state = states[indexes[j]];
-                    long? version = versionLock.Versions[j];
-                    SharedToken token = version is { } v ? SharedToken.Clean(v) : SharedToken.Tombstone;
-                    TimeSpan ttl = version is null ? coherence.Options.TombstoneTtl : coherence.Options.TokenTtlFor(state.Type.Name);
-                    fills.Add(new StoreOperation(StoreOperationKind.Fill, state.StoreKey, token.Value, Cas: verdicts[indexes[j]].Cas, Ttl: ttl));
+                    if (versionLock.Versions[j] is { } version)
+                    {
+                        fills.Add(new StoreOperation(
+                            StoreOperationKind.Fill, state.StoreKey, SharedToken.Clean(version).Value, Cas: verdicts[indexes[j]].Cas, Ttl: coherence.Options.TokenTtlFor(state.Type.Name)));
+                    }
                 }
 
-                // A failed fill costs nothing but a later miss: the versions below come from the database either way.
-                await coherence.ExecuteAsync(fills, async, cancellationToken).ConfigureAwait(false);
+                if (fills.Count > 0)
+                {
+                    await coherence.ExecuteAsync(fills, async, cancellationToken).ConfigureAwait(false);
+                }
+
                 for (int j = 0; j < indexes.Length; j++)
                 {
-                    verdicts[indexes[j]] = FromDatabaseVersion(states[indexes[j]], versionLock.Versions[j]);
+                    verdicts[indexes[j]] = FromDatabaseVersion(coherence, states[indexes[j]], versionLock.Versions[j]);
                 }
             }
             finally
@@ -309,6 +313,7 @@ internal static class FreshnessCheck
             }
 
             coherence.Metrics.Reloads.Add(indexes.Count);
+            List<WriteProtocol.PendingWrite>? repairs = null;
             for (int j = 0; j < indexes.Count; j++)
             {
                 SharedEntityState state = states[indexes[j]];
@@ -321,28 +326,84 @@ internal static class FreshnessCheck
 
                 if (state.IsVersioned && state.LocalVersion < verdict.Value)
                 {
-                    throw new StaleSnapshotException(state.Type.Name, state.Entity.SharedKey, verdict.Value, state.LocalVersion);
+                    if (group.Key.ReadsInTransaction)
+                    {
+                        throw new StaleSnapshotException(state.Type.Name, state.Entity.SharedKey, verdict.Value, state.LocalVersion);
+                    }
+
+                    // Outside any transaction the reload saw the newest commit: the store is ahead of the database.
+                    coherence.Metrics.StoreAhead.Add(1);
+                    Log.DatabaseBehind(coherence.Logger, state.Type.Name, state.Entity.SharedKey, state.LocalVersion, "store's token of version", verdict.Value);
+                }
+
+                if (state.IsVersioned && Math.Max(verdict.Value, verdict.Ahead) > state.LocalVersion)
+                {
+                    // The database wins, and its row moves past every version the store or this process has seen, so
+                    // that no copy of an older history can ever match it.
+                    (repairs ??= []).Add(new(state, WriteProtocol.WriteKind.Advance, Math.Max(verdict.Value, verdict.Ahead) + 1));
                 }
 
                 state.Serial = state.IsVersioned ? null : verdict.SerialKnown ? verdict.Value : null;
                 verdicts[indexes[j]] = Verdict.Fresh;
             }
+
+            if (repairs is not null)
+            {
+                await RepairAsync(coherence, group.Key, repairs, async, cancellationToken).ConfigureAwait(false);
+            }
         }
     }
 
-    private static Verdict FromDatabaseVersion(SharedEntityState state, long? version)
+    // A failed repair leaves the entity fresh at the database's version for this check (the database wins); the next
+    // check that finds the store ahead tries again.
+    private static async ValueTask RepairAsync(
+        Coherence coherence, IEntityLoader loader, List<WriteProtocol.PendingWrite> repairs, bool async, CancellationToken cancellationToken)
+    {
+        foreach (WriteProtocol.PendingWrite repair in repairs)
+        {
+            try
+            {
+                if (async)
+                {
+                    await WriteProtocol.RunAsync(coherence, loader, [repair], cancellationToken).ConfigureAwait(false);
+                }
+                else
+                {
+                    // A property getter cannot await; a repair is rare (after a restore), so it may block this one check.
+                    Task.Run(() => WriteProtocol.RunAsync(coherence, loader, [repair], CancellationToken.None), CancellationToken.None).GetAwaiter().GetResult();
+                }
+
+                coherence.Metrics.Repairs.Add(1);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                Log.RepairFailed(coherence.Logger, repair.State.Type.Name, repair.State.Entity.SharedKey, ex);
+            }
+        }
+    }
+
+    private static Verdict FromDatabaseVersion(Coherence coherence, SharedEntityState state, long? version)
     {
         long local = state.LocalVersion;
-        return version switch
+        switch (version)
         {
-            null => Verdict.Deleted,
-            { } v when v == local => state.MustReload ? Verdict.ReloadTo(local) : Verdict.Fresh,
-            { } v when v > local => Verdict.ReloadTo(v),
-
-            // The database answered with a version older than one this process already saw: the read ran in an
-            // old snapshot (a REPEATABLE READ transaction that began earlier).
-            { } v => throw new StaleSnapshotException(state.Type.Name, state.Entity.SharedKey, local, v),
-        };
+            case null:
+                return Verdict.Deleted;
+            case { } v when v == local:
+                return state.MustReload ? Verdict.ReloadTo(local) : Verdict.Fresh;
+            case { } v when v > local:
+                return Verdict.ReloadTo(v);
+            case { } v when state.Loader.ReadsInTransaction:
+                // The database answered with a version older than one this process already saw: the read ran in an
+                // old snapshot (a REPEATABLE READ transaction that began earlier).
+                throw new StaleSnapshotException(state.Type.Name, state.Entity.SharedKey, local, v);
+            case { } v:
+                // Outside any transaction the database has gone back (a restore, a failover to a lagging replica): it
+                // wins. The reload takes its row, and the repair moves its version past ours.
+                coherence.Metrics.StoreAhead.Add(1);
+                Log.DatabaseBehind(coherence.Logger, state.Type.Name, state.Entity.SharedKey, v, "copy this process holds, at version", local);
+                return new Verdict(Outcome.Reload, v, Ahead: local);
+        }
     }
 
     private static IEnumerable<IGrouping<IEntityLoader, int>> IndexesWith(List<SharedEntityState> states, Verdict[] verdicts, Outcome outcome) =>
@@ -352,7 +413,8 @@ internal static class FreshnessCheck
     /// <param name="Value">Reload: the lowest acceptable version, or the serial to record.</param>
     /// <param name="Cas">Fill: the lease placeholder's CAS.</param>
     /// <param name="SerialKnown">Serial-only reload: whether <paramref name="Value"/> is a serial read before the reload.</param>
-    private readonly record struct Verdict(Outcome Outcome, long Value = 0, ulong Cas = 0, bool SerialKnown = false)
+    /// <param name="Ahead">Reload: a version this process saw that the database no longer has (its row then moves past it).</param>
+    private readonly record struct Verdict(Outcome Outcome, long Value = 0, ulong Cas = 0, bool SerialKnown = false, long Ahead = 0)
     {
         public static Verdict Fresh => new(Outcome.Fresh);
 

@@ -6,13 +6,14 @@ namespace SharedEntities.Protocol;
 /// <summary>
 /// The store side of a commit (docs/protocol.md, "Writer"). Integrations that run their own database writes
 /// (EF Core's SaveChanges) use it directly: add the entities written, <see cref="RaiseDirtyAsync"/> after the
-/// version-guarded writes and before the commit, <see cref="PublishAsync"/> after the commit. After a rollback do
-/// nothing: the dirty tokens make readers ask the database until they expire.
+/// version-guarded statements (which hold the rows' locks) and before the commit, <see cref="PublishAsync"/> after the
+/// commit. After a rollback do nothing: the dirty tokens make readers ask the database until they expire.
 /// </summary>
 public sealed class WritePublication
 {
     private readonly Coherence _coherence;
     private readonly List<Entry> _entries = [];
+    private HashSet<string>? _notRaised;
 
     /// <summary>Creates an empty publication for <paramref name="coherence"/>.</summary>
     public WritePublication(Coherence coherence)
@@ -36,6 +37,17 @@ public sealed class WritePublication
         _entries.Add(new Entry(entity, _coherence.StoreKeyOf(entity), entity is IVersionedSharedEntity ? newVersion : null, IsDelete: false));
     }
 
+    /// <summary>
+    /// Adds an entity whose row is being inserted. A versioned entity must already hold its first version, one that no
+    /// earlier row with the same key used (see <see cref="SharedToken.NewIncarnationVersion"/>).
+    /// </summary>
+    public void AddInsert(ISharedEntity entity)
+    {
+        ArgumentNullException.ThrowIfNull(entity);
+        long? version = entity is IVersionedSharedEntity versioned ? versioned.SharedVersion : null;
+        _entries.Add(new Entry(entity, _coherence.StoreKeyOf(entity), version, IsDelete: false));
+    }
+
     /// <summary>Adds an entity whose row is being deleted. A versioned entity must still hold the version it was deleted at.</summary>
     public void AddDelete(ISharedEntity entity)
     {
@@ -45,11 +57,17 @@ public sealed class WritePublication
     }
 
     /// <summary>
-    /// Before the commit: raises each versioned entity's token to dirty(new version), so that from now until the
-    /// publish, readers verify against the database. Serial-only entities have nothing to raise.
+    /// After the guarded statements, before the commit: raises each versioned entity's token to dirty(new version), so
+    /// that from now until the publish, readers verify against the database. The writer must hold the rows' locks
+    /// while it does: a lease filler's locking read then waits for the commit. Serial-only entities have nothing to raise.
     /// </summary>
     /// <exception cref="SharedStoreUnavailableException">
     /// A token could not be raised and <see cref="CoherenceOptions.AllowCommitWhenStoreUnavailable"/> is off: do not commit.
+    /// </exception>
+    /// <exception cref="StaleEntityException">
+    /// The store holds a newer token than the version being written: the store is ahead of the database (a restore
+    /// from a backup, a failover to a lagging replica, a token written outside the library). Do not commit: the
+    /// entity's next check repairs it.
     /// </exception>
     public ValueTask RaiseDirtyAsync(CancellationToken cancellationToken = default) => RaiseDirtyCoreAsync(async: true, cancellationToken);
 
@@ -129,9 +147,32 @@ public sealed class WritePublication
         await _coherence.ExecuteAsync(batch, async, cancellationToken).ConfigureAwait(false);
         for (int i = 0; i < batch.Count; i++)
         {
+            if (batch[i] is { Status: StoreStatus.NotStored, Value: var current } && new SharedToken(current) is { IsValid: true } found &&
+                found.Value > batch.Operations[i].Value)
+            {
+                // Under the row lock nobody else can raise this entity past our version: the store is ahead of the
+                // database. Committing would reuse versions that the store (and maybe other processes) already know.
+                Entry entry = EntryOfRaise(i);
+                if (entry.Entity.SharedState is { } state)
+                {
+                    state.MustReload = true;
+                }
+
+                _coherence.Metrics.StoreAhead.Add(1);
+                Log.StoreAheadOnWrite(_coherence.Logger, batch.Operations[i].Key, found.ToString(), entry.NewVersion ?? 0);
+                throw new StaleEntityException(
+                    entry.Entity.SharedType.Name,
+                    entry.Entity.SharedKey,
+                    entry.NewVersion - 1,
+                    $"the shared store holds {found}, newer than the version {entry.NewVersion} this write would commit, so the store is ahead of the " +
+                    "database (a database restored from a backup, a failover to a lagging replica, or a token written outside the library). The " +
+                    "transaction was rolled back; the entity's next check repairs the store.");
+            }
+
             if (batch[i].IsFailure)
             {
                 Log.DirtyRaiseFailed(_coherence.Logger, batch.Operations[i].Key, _coherence.Options.AllowCommitWhenStoreUnavailable, batch[i].Error);
+                (_notRaised ??= new(StringComparer.Ordinal)).Add(batch.Operations[i].Key);
                 if (!_coherence.Options.AllowCommitWhenStoreUnavailable)
                 {
                     throw new SharedStoreUnavailableException(
@@ -144,14 +185,42 @@ public sealed class WritePublication
         }
     }
 
+    // The entry of the i-th operation of the raise batch (entries without a version have no raise).
+    private Entry EntryOfRaise(int index)
+    {
+        foreach (Entry entry in _entries)
+        {
+            if (entry.NewVersion is not null && index-- == 0)
+            {
+                return entry;
+            }
+        }
+
+        throw new ArgumentOutOfRangeException(nameof(index));
+    }
+
     private async ValueTask PublishCoreAsync(bool async, CancellationToken cancellationToken)
     {
         CoherenceOptions options = _coherence.Options;
         var batch = new StoreBatch();
+        var published = new List<Entry>();
         foreach (Entry entry in _entries)
         {
+            if (entry.NewVersion is { } late && _notRaised is not null && _notRaised.Contains(entry.Key))
+            {
+                // Committed without its dirty token: a publish over it would write nothing, and the old clean token
+                // would stay readable. Raise it late, in the background, until the store takes it.
+                _coherence.Publisher.AddLate(
+                    entry.Key, late, entry.IsDelete ? SharedToken.Deleted(late) : SharedToken.Clean(late),
+                    entry.IsDelete ? options.TombstoneTtl : options.TokenTtlFor(entry.Entity.SharedType.Name));
+                continue;
+            }
+
+            published.Add(entry);
             StoreOperation operation = entry switch
             {
+                { IsDelete: true, NewVersion: { } v } => new(
+                    StoreOperationKind.Publish, entry.Key, SharedToken.Deleted(v).Value, Expected: SharedToken.Dirty(v).Value, Ttl: options.TombstoneTtl),
                 { IsDelete: true } => new(StoreOperationKind.Raise, entry.Key, SharedToken.Tombstone.Value, Ttl: options.TombstoneTtl),
                 { NewVersion: { } v } => new(
                     StoreOperationKind.Publish,
@@ -169,12 +238,21 @@ public sealed class WritePublication
             return;
         }
 
+        if (options.PublishInBackground && published.TrueForAll(e => e.NewVersion is not null))
+        {
+            // Versioned publishes only turn this writer's dirty tokens into clean ones: when they land changes nothing
+            // but how long readers ask the database. (Serial-only bumps stay on the caller's path: until they land,
+            // readers accept the old serial.)
+            _coherence.Publisher.Publish(batch);
+            return;
+        }
+
         await _coherence.ExecuteAsync(batch, async, cancellationToken).ConfigureAwait(false);
         var reseeds = new StoreBatch();
         for (int i = 0; i < batch.Count; i++)
         {
             StoreResult result = batch[i];
-            Entry entry = _entries[i];
+            Entry entry = published[i];
             if (result.IsFailure)
             {
                 Log.PublishFailed(_coherence.Logger, entry.Key, result.Status, result.Error);

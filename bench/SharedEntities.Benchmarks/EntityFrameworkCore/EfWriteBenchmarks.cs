@@ -27,10 +27,13 @@ public class EfWriteBenchmarks
     private LocalMemcached _memcached = null!;
     private MemcachedStore _store = null!;
     private Coherence _coherence = null!;
+    private Coherence _backgroundCoherence = null!;
     private PlainContext _plain = null!;
     private SharedContext _shared = null!;
+    private SharedContext _background = null!;
     private PlainRow _plainRow = null!;
     private SharedRow _sharedRow = null!;
+    private SharedRow _backgroundRow = null!;
     private int _writes;
 
     [GlobalSetup]
@@ -41,7 +44,9 @@ public class EfWriteBenchmarks
     {
         _plain.Dispose();
         _shared.Dispose();
+        _background.Dispose();
         _coherence.Dispose();
+        _backgroundCoherence.Dispose();
         _store.Dispose();
         _memcached.Dispose();
         NpgsqlConnection.ClearAllPools();
@@ -74,6 +79,14 @@ public class EfWriteBenchmarks
         await _shared.SaveChangesSharedAsync();
     }
 
+    [Benchmark(Description = "SharedEntities, PublishInBackground: scope, write, SaveChangesSharedAsync")]
+    public async Task SharedWritePublishingInBackground()
+    {
+        await using FreshScope scope = _backgroundCoherence.BeginScope();
+        _backgroundRow.Title = NextTitle();
+        await _background.SaveChangesSharedAsync();
+    }
+
     [Benchmark(Description = "SharedEntities: scope, checked read, write, SaveChangesSharedAsync")]
     public async Task SharedReadThenWrite()
     {
@@ -88,8 +101,10 @@ public class EfWriteBenchmarks
         _memcached = new LocalMemcached();
         _store = new MemcachedStore(new MemcachedClientOptions { Servers = _memcached.Address });
         _coherence = new Coherence(_store);
+        _backgroundCoherence = new Coherence(_store, new CoherenceOptions { PublishInBackground = true });
         _plain = new PlainContext(new DbContextOptionsBuilder<PlainContext>().UseNpgsql(_postgres.ConnectionString).Options);
         _shared = new SharedContext(new DbContextOptionsBuilder<SharedContext>().UseNpgsql(_postgres.ConnectionString).UseSharedEntities(_coherence).Options);
+        _background = new SharedContext(new DbContextOptionsBuilder<SharedContext>().UseNpgsql(_postgres.ConnectionString).UseSharedEntities(_backgroundCoherence).Options);
         await _plain.GetService<IRelationalDatabaseCreator>().CreateTablesAsync();
         await _shared.GetService<IRelationalDatabaseCreator>().CreateTablesAsync();
 
@@ -101,13 +116,28 @@ public class EfWriteBenchmarks
             await _shared.SaveChangesSharedAsync();
         }
 
+        await using (_backgroundCoherence.BeginScope())
+        {
+            _background.Rows.Add(new SharedRow { Id = 2, Title = "start" });
+            await _background.SaveChangesSharedAsync();
+        }
+
         _plainRow = await _plain.Rows.SingleAsync();
-        _sharedRow = await _shared.Rows.SingleAsync();
+        _sharedRow = await _shared.Rows.SingleAsync(r => r.Id == 1);
+        _backgroundRow = await _background.Rows.SingleAsync(r => r.Id == 2);
         await SharedReadThenWrite(); // the token is in memcached from here on
 
         long write = await RoundTrips.CountAsync(SharedWrite);
         long readThenWrite = await RoundTrips.CountAsync(SharedReadThenWrite);
-        Console.WriteLine($"// Memcached round trips per committed write: write={write} read-then-write={readThenWrite}");
+        await SharedWritePublishingInBackground();
+        await _backgroundCoherence.PublishedAsync();
+        long background = await RoundTrips.CountAsync(async () =>
+        {
+            await SharedWritePublishingInBackground();
+            await _backgroundCoherence.PublishedAsync();
+        });
+        Console.WriteLine($"// Memcached round trips per committed write: write={write} read-then-write={readThenWrite} " +
+            $"publish-in-background={background} (its one publish round trip after the call returns)");
     }
 
     private string NextTitle() => "title " + (++_writes).ToString(System.Globalization.CultureInfo.InvariantCulture);
