@@ -13,7 +13,7 @@ namespace SharedEntities.FaultHistory;
 internal static class TokenEncoding
 {
     /// <summary>The token of a committed <paramref name="version"/>.</summary>
-    public static long Clean(long version) => (2 * version) + 1;
+    public static long Clean(long version) => (4 * version) + 1;
 }
 
 /// <summary>Writes behind the runtime's back into the stores of a run: evictions, deletions, tokens set ahead.</summary>
