@@ -88,14 +88,15 @@ internal sealed class HistoryReport
 /// <summary>
 /// Checks a multi-process history of counters (each write adds one) against the library's promises:
 /// <list type="bullet">
-/// <item><b>No lost update</b>: along each counter's version chain every commit adds one, so value − version stays
-/// what it was in the initial row; no version is committed twice; the final row is the last commit, and every
-/// version up to it was committed by a process that logged it (definitely, or indeterminately when its connection
-/// broke).</item>
+/// <item><b>No lost update</b>: along each counter's versions every commit adds one to the value: the values committed
+/// rise by exactly one from commit to commit, in version order (versions may jump without a commit: a repair of a row
+/// that the store was ahead of moves its version only). No two commits write the same value. The final row holds the
+/// last commit's value, and every increment up to it was logged by some process, as a commit, or as an indeterminate
+/// commit when its connection broke.</item>
 /// <item><b>No stale read accepted</b>: a read of version r whose check began after a commit of a version above r of
 /// the same counter had finished is stale. Reads carry the time taken before their check, commits the time taken
 /// after they returned, so only real-time order counts; indeterminate commits are not used here.</item>
-/// <item>Every read's value is the one its version was committed with.</item>
+/// <item>Every read's value is the one its version holds: that of the last commit at or below it.</item>
 /// <item>No write refused in an earlier scope (the application caught <c>StaleEntityException</c>: nothing was
 /// written) is committed later by another save: the workers log such writes as commits "bystander-of" the counter
 /// they were saving.</item>
@@ -118,22 +119,30 @@ internal static class HistoryChecker
         var ghosts = new Findings();
         foreach (CounterRow start in initial)
         {
-            long offset = start.Value - start.Version;
             List<Located> of(EventKind kind) => [.. all.Where(e => e.Event.Kind == kind && e.Event.Key == start.Key)];
             List<Located> commits = of(EventKind.Commit), maybes = of(EventKind.Maybe), reads = of(EventKind.Read);
             CounterRow end = final.Single(r => r.Key == start.Key);
-            CheckChain(start, end, offset, commits, maybes, lost);
-
+            CheckChain(start, end, commits, maybes, lost);
             foreach (Located ghost in commits.Where(c => c.Event.Detail.StartsWith("bystander-of-", StringComparison.Ordinal)))
             {
                 ghosts.Add($"GHOST WRITE counter {start.Key}: {ghost.Where} committed version {ghost.Event.Version} (value {ghost.Event.Value}) " +
                     $"in a save of counter {ghost.Event.Detail["bystander-of-".Length..]}: a write refused in an earlier scope, which the application was told had not been made");
             }
 
-            foreach (Located read in reads.Where(r => r.Event.Value - r.Event.Version != offset))
+            // The value of version r: the last commit at or below r (or, when indeterminate commits lie between that
+            // commit and r, any of theirs).
+            List<Located> chain = [.. commits.OrderBy(c => c.Event.Version)];
+            foreach (Located read in reads)
             {
-                invalid.Add($"INVALID READ counter {start.Key}: {read.Where} accepted version {read.Event.Version} with value {read.Event.Value}; " +
-                    $"version {read.Event.Version} holds {read.Event.Version + offset}");
+                int below = chain.FindLastIndex(c => c.Event.Version <= read.Event.Version);
+                (long version, long value) floor = below < 0 ? (start.Version, start.Value) : (chain[below].Event.Version, chain[below].Event.Value);
+                bool possible = read.Event.Value == floor.value || maybes.Any(m =>
+                    m.Event.Version > floor.version && m.Event.Version <= read.Event.Version && m.Event.Value == read.Event.Value);
+                if (!possible)
+                {
+                    invalid.Add($"INVALID READ counter {start.Key}: {read.Where} accepted version {read.Event.Version} with value {read.Event.Value}; " +
+                        $"that version holds {floor.value} (committed at version {floor.version})");
+                }
             }
 
             // Reads in order of their checks, commits in order of completion: one walk, keeping the newest version
@@ -187,45 +196,56 @@ internal static class HistoryChecker
         };
     }
 
-    private static void CheckChain(CounterRow start, CounterRow end, long offset, List<Located> commits, List<Located> maybes, Findings lost)
+    private static void CheckChain(CounterRow start, CounterRow end, List<Located> commits, List<Located> maybes, Findings lost)
     {
         int key = start.Key;
-        foreach (Located commit in commits)
-        {
-            if (commit.Event.Value - commit.Event.Version != offset)
-            {
-                lost.Add($"LOST UPDATE counter {key}: {commit.Where} committed version {commit.Event.Version} with value {commit.Event.Value}; " +
-                    $"along the version chain it holds {commit.Event.Version + offset} (an increment was lost or counted twice)");
-            }
-
-            if (commit.Event.Version <= start.Version)
-            {
-                lost.Add($"LOST UPDATE counter {key}: {commit.Where} committed version {commit.Event.Version}, not above the initial version {start.Version}");
-            }
-        }
-
         foreach (IGrouping<long, Located> twice in commits.GroupBy(c => c.Event.Version).Where(g => g.Count() > 1))
         {
             lost.Add($"LOST UPDATE counter {key}: version {twice.Key} was committed {twice.Count()} times ({string.Join(", ", twice.Select(c => c.Where))}): " +
                 "one write overwrote another");
         }
 
-        if (end.Value - end.Version != offset)
+        // Walk the commits in version order, from the initial row to the final one: each step must add exactly the
+        // increments logged between them (indeterminate commits fill gaps, one value each).
+        List<Located> chain = [.. commits.OrderBy(c => c.Event.Version).ThenBy(c => c.Event.Value)];
+        (long Version, long Value, string Where) previous = (start.Version, start.Value, "the initial row");
+        foreach (Located commit in chain)
         {
-            lost.Add($"LOST UPDATE counter {key}: the final row holds version {end.Version} with value {end.Value}, off the chain by {end.Value - end.Version - offset}");
+            Step(previous, (commit.Event.Version, commit.Event.Value, commit.Where), final: false);
+            previous = (commit.Event.Version, commit.Event.Value, commit.Where);
         }
 
-        if (commits.Count > 0 && commits.MaxBy(c => c.Event.Version) is { } last && last.Event.Version > end.Version)
-        {
-            lost.Add($"LOST UPDATE counter {key}: {last.Where} committed version {last.Event.Version} but the final row is at version {end.Version}");
-        }
+        Step(previous, (end.Version, end.Value, "the final row"), final: true);
 
-        var logged = commits.Select(c => c.Event.Version).Concat(maybes.Where(m => m.Event.Value - m.Event.Version == offset).Select(m => m.Event.Version)).ToHashSet();
-        List<long> unlogged = [.. Enumerable.Range(0, (int)Math.Max(0, end.Version - start.Version)).Select(i => start.Version + 1 + i).Where(v => !logged.Contains(v))];
-        if (unlogged.Count > 0)
+        void Step((long Version, long Value, string Where) from, (long Version, long Value, string Where) to, bool final)
         {
-            lost.Add($"LOST UPDATE counter {key}: the final row is at version {end.Version} but no process logged a commit of version(s) " +
-                $"{string.Join(", ", unlogged.Take(10))}{(unlogged.Count > 10 ? $" … ({unlogged.Count})" : "")}");
+            if (!final && to.Version == from.Version && from.Where != "the initial row")
+            {
+                return; // a version committed twice: reported above
+            }
+
+            if (final ? to.Version < from.Version : to.Version <= from.Version)
+            {
+                lost.Add($"LOST UPDATE counter {key}: {to.Where} is at version {to.Version}, not above {from.Where}'s version {from.Version}");
+                return;
+            }
+
+            long step = to.Value - from.Value;
+            if (step < (final ? 0 : 1))
+            {
+                lost.Add($"LOST UPDATE counter {key}: {to.Where} holds value {to.Value} at version {to.Version}, after {from.Where} had {from.Value} " +
+                    $"at version {from.Version}: {(final ? "a committed increment is missing from the database" : "an increment was lost or counted twice")}");
+                return;
+            }
+
+            // Each value in between must be an indeterminate commit's between the two versions.
+            List<long> unlogged = [.. Enumerable.Range(1, (int)Math.Min(step - (final ? 0 : 1), 1000)).Select(i => from.Value + i)
+                .Where(v => !maybes.Any(m => m.Event.Value == v && m.Event.Version > from.Version && m.Event.Version <= to.Version))];
+            if (unlogged.Count > 0)
+            {
+                lost.Add($"LOST UPDATE counter {key}: from {from.Where} (version {from.Version}, value {from.Value}) to {to.Where} (version {to.Version}, " +
+                    $"value {to.Value}), no process logged the increment(s) to {string.Join(", ", unlogged.Take(10))}{(unlogged.Count > 10 ? $" … ({unlogged.Count})" : "")}");
+            }
         }
     }
 

@@ -40,23 +40,38 @@ public sealed class HistoryCheckerTests
     [Fact]
     public void A_commit_off_the_counter_chain_is_a_lost_update()
     {
-        // Version 3 holds 1: it was computed from version 1's value.
+        // Version 3 holds 1: it was computed from version 1's value, and version 2's increment is gone.
         HistoryReport report = Check([Commit(20, 1, 2, 1)], [Commit(30, 1, 3, 1)], final: [new(1, 3, 1), new(2, 1, 0)]);
 
-        Assert.Contains(report.LostUpdates.Listed, v => v.Contains("committed version 3 with value 1; along the version chain it holds 2", StringComparison.Ordinal));
-        Assert.Contains(report.LostUpdates.Listed, v => v.Contains("final row holds version 3 with value 1", StringComparison.Ordinal));
+        Assert.Equal(1, report.LostUpdates.Count);
+        Assert.Contains("p1 (line 1) holds value 1 at version 3, after p0 (line 1) had 1 at version 2: an increment was lost or counted twice",
+            report.LostUpdates.Listed[0], StringComparison.Ordinal);
     }
 
     [Fact]
-    public void The_final_row_must_be_the_last_commit_and_every_version_logged()
+    public void Versions_may_jump_without_a_commit_but_values_may_not()
+    {
+        // A repair moved counter 1 from version 2 to 9 (the store was ahead): the next commit is at 10, one more.
+        HistoryReport repaired = Check([Commit(20, 1, 2, 1), Read(25, 1, 9, 1)], [Commit(30, 1, 10, 2)], final: [new(1, 11, 2), new(2, 1, 0)]);
+        Assert.True(repaired.Clean, repaired.ToString());
+
+        HistoryReport skipped = Check([Commit(20, 1, 2, 1)], [Commit(30, 1, 10, 3)], final: [new(1, 10, 3), new(2, 1, 0)]);
+        Assert.Contains(skipped.LostUpdates.Listed, v => v.Contains("no process logged the increment(s) to 2", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void The_final_row_must_be_the_last_commit_and_every_increment_logged()
     {
         HistoryReport behind = Check([Commit(20, 1, 2, 1), Commit(30, 1, 3, 2)], [], final: [new(1, 2, 1), new(2, 1, 0)]);
-        Assert.Contains(behind.LostUpdates.Listed, v => v.Contains("committed version 3 but the final row is at version 2", StringComparison.Ordinal));
+        Assert.Contains(behind.LostUpdates.Listed, v => v.Contains("the final row is at version 2, not above p0 (line 2)'s version 3", StringComparison.Ordinal));
+
+        HistoryReport lower = Check([Commit(20, 1, 2, 1), Commit(30, 1, 3, 2)], [], final: [new(1, 4, 1), new(2, 1, 0)]);
+        Assert.Contains(lower.LostUpdates.Listed, v => v.Contains("a committed increment is missing from the database", StringComparison.Ordinal));
 
         HistoryReport unlogged = Check([Commit(20, 1, 2, 1)], [], final: [new(1, 4, 3), new(2, 1, 0)]);
-        Assert.Contains(unlogged.LostUpdates.Listed, v => v.Contains("no process logged a commit of version(s) 3, 4", StringComparison.Ordinal));
+        Assert.Contains(unlogged.LostUpdates.Listed, v => v.Contains("no process logged the increment(s) to 2, 3", StringComparison.Ordinal));
 
-        // A commit whose connection broke may have happened: it accounts for its version.
+        // A commit whose connection broke may have happened: it accounts for its increment.
         HistoryReport indeterminate = Check([Commit(20, 1, 2, 1), Maybe(30, 1, 3, 2)], [], final: [new(1, 3, 2), new(2, 1, 0)]);
         Assert.True(indeterminate.Clean, indeterminate.ToString());
         Assert.Equal(1, indeterminate.Maybes);
@@ -93,9 +108,10 @@ public sealed class HistoryCheckerTests
     [Fact]
     public void A_read_value_that_its_version_never_held_is_invalid()
     {
-        HistoryReport report = Check([Commit(20, 1, 2, 1)], [Read(30, 1, 2, 5)], final: [new(1, 2, 1), new(2, 1, 0)]);
+        HistoryReport report = Check([Commit(20, 1, 2, 1)], [Read(30, 1, 2, 5), Read(31, 1, 4, 1)], final: [new(1, 2, 1), new(2, 1, 0)]);
 
-        Assert.Equal(1, report.InvalidReads.Count);
+        Assert.Equal(1, report.InvalidReads.Count); // version 4 (a repair, say) holds version 2's value
+        Assert.Contains("accepted version 2 with value 5; that version holds 1", report.InvalidReads.Listed[0], StringComparison.Ordinal);
         Assert.False(report.Clean);
     }
 
