@@ -173,11 +173,19 @@ public sealed class MemcachedServer : IDisposable
     /// Sends raw protocol text followed by <c>mn</c> and returns everything the server answered before <c>MN</c>
     /// (for planting odd values and checking what the store wrote).
     /// </summary>
-    public string Raw(string commands)
+    public string Raw(string commands) => Raw(Port, commands, TimeSpan.FromSeconds(5));
+
+    /// <summary>
+    /// <see cref="Raw(string)"/> against the memcached on 127.0.0.1:<paramref name="port"/>, for processes that did not
+    /// start it (the fault-history workers evict keys this way); an <see cref="IOException"/> after
+    /// <paramref name="timeout"/> without an answer (a hung server).
+    /// </summary>
+    public static string Raw(int port, string commands, TimeSpan timeout)
     {
         using var client = new TcpClient();
-        client.Connect(IPAddress.Loopback, Port);
-        client.ReceiveTimeout = 5000;
+        client.Connect(IPAddress.Loopback, port);
+        client.ReceiveTimeout = (int)timeout.TotalMilliseconds;
+        client.SendTimeout = (int)timeout.TotalMilliseconds;
         NetworkStream stream = client.GetStream();
         stream.Write(Encoding.ASCII.GetBytes(commands + "mn\r\n"));
         var reply = new StringBuilder();
