@@ -37,13 +37,13 @@ internal static class ExternalFault
 {
     public const string FlushAll = "flush-all";             // memcached flush_all; embedded: every token row deleted
     public const string DeleteTokens = "delete-tokens";     // memcached md / embedded DELETE of some hot keys
-    public const string TokenAhead = "token-ahead";         // clean(v + 5) under a hot key, v its version in the database
+    public const string TokenAhead = "token-ahead";         // clean(v + AheadBy) raised under a hot key, v its version in the database
     public const string MemcachedRestart = "memcached-restart";
     public const string MemcachedHang = "memcached-hang";   // SIGSTOP, then SIGCONT
     public const string PostgresRestart = "postgres-restart";
 
     /// <summary>How far ahead of the database a planted token is, and how long it lives (the readers refuse meanwhile).</summary>
-    public const int AheadBy = 5;
+    public const int AheadBy = 1000;
 
     public static readonly TimeSpan AheadTtl = TimeSpan.FromSeconds(2);
 
@@ -124,8 +124,10 @@ internal sealed class PostgresMemcachedSetup : IRunSetup
                 ExternalFault.SomeKeys(keys, random).ForEach(k => StoreTamper.MemcachedDelete(_memcached.Port, k, timeout));
                 break;
             case ExternalFault.TokenAhead:
+                // Read, then raise far enough ahead that no writer can pass the value in between (a raise, never a set:
+                // a token behind the database would be a replayed old token, not a store ahead of it).
                 long version = ReadCounters().Single(r => r.Key == key).Version;
-                StoreTamper.MemcachedSet(_memcached.Port, StoreTamper.KeyOf(key), TokenEncoding.Clean(version + ExternalFault.AheadBy),
+                StoreTamper.MemcachedRaise(_memcached.Port, StoreTamper.KeyOf(key), TokenEncoding.Clean(version + ExternalFault.AheadBy),
                     (int)ExternalFault.AheadTtl.TotalSeconds, timeout);
                 break;
             case ExternalFault.MemcachedRestart:
@@ -218,8 +220,7 @@ internal sealed class SqliteEmbeddedSetup(string folder) : IRunSetup
                 StoreTamper.SqliteDelete(_file, ExternalFault.SomeKeys(keys, random), BusyTimeout);
                 break;
             case ExternalFault.TokenAhead:
-                long version = ReadCounters().Single(r => r.Key == key).Version;
-                StoreTamper.SqliteSet(_file, StoreTamper.KeyOf(key), TokenEncoding.Clean(version + ExternalFault.AheadBy), ExternalFault.AheadTtl, BusyTimeout);
+                StoreTamper.SqliteRaiseAhead(_file, key, ExternalFault.AheadBy, ExternalFault.AheadTtl, BusyTimeout);
                 break;
             default:
                 throw new ArgumentOutOfRangeException(nameof(kind), kind, "Not a fault of this setup.");

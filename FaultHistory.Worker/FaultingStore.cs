@@ -166,13 +166,21 @@ internal sealed class FaultingStore(ISharedStore inner, WorkerSettings settings,
 
     private FaultAction? Decide(FaultPoint point, bool readMostly)
     {
-        if (settings.KillPoint == point && _sinceFirstWrite?.Elapsed.TotalSeconds >= settings.KillAfterSeconds)
-        {
-            return FaultAction.Kill;
-        }
-
         lock (_lock)
         {
+            // Every run must show each kind of fault: a process's first stall comes at the first chance, and its kill
+            // (which ends it) only once that stall has happened.
+            if (settings.KillPoint == point && _sinceFirstWrite?.Elapsed.TotalSeconds >= settings.KillAfterSeconds && (_stalls > 0 || settings.Stalls == 0))
+            {
+                return FaultAction.Kill;
+            }
+
+            if (_stalls == 0 && settings.Stalls > 0 && point == settings.StallPoint)
+            {
+                _stalls++;
+                return FaultAction.Stall;
+            }
+
             if (_random.NextDouble() >= (readMostly ? 0.5 : settings.FaultRate))
             {
                 return null;

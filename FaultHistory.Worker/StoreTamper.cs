@@ -33,15 +33,43 @@ internal static class StoreTamper
         return lines[0].StartsWith("VA ", StringComparison.Ordinal) && lines.Length > 1 ? lines[1] : null;
     }
 
-    /// <summary>memcached <c>ms</c> of a raw value with a TTL in seconds (as the runtime writes its tokens: ASCII decimal).</summary>
-    public static void MemcachedSet(int port, string key, long value, int ttlSeconds, TimeSpan timeout)
+    /// <summary>
+    /// Raises memcached's item <paramref name="key"/> to <paramref name="value"/> (ASCII decimal, as the runtime writes
+    /// its tokens) with a TTL in seconds, by compare-and-swap: never lower. A blind set could land after writers had
+    /// moved the row past the value read for it, and would then plant a token <em>behind</em> the database — a replay of
+    /// an old clean token, which no protocol can tell from the real one — instead of the store ahead of the database
+    /// this fault stands for. Returns whether it wrote (not when the item is already at or above the value).
+    /// </summary>
+    public static bool MemcachedRaise(int port, string key, long value, int ttlSeconds, TimeSpan timeout)
     {
         string text = value.ToString(CultureInfo.InvariantCulture);
-        string reply = MemcachedServer.Raw(port, $"ms {key} {text.Length} T{ttlSeconds}\r\n{text}\r\n", timeout);
-        if (!reply.StartsWith("HD", StringComparison.Ordinal))
+        for (int attempt = 0; attempt < 16; attempt++)
         {
-            throw new InvalidOperationException($"memcached refused ms {key}: {reply}");
+            string[] seen = MemcachedServer.Raw(port, $"mg {key} v c\r\n", timeout).Split("\r\n");
+            string mode;
+            if (seen[0].StartsWith("VA ", StringComparison.Ordinal))
+            {
+                if (long.TryParse(seen[1], NumberStyles.None, CultureInfo.InvariantCulture, out long current) && current >= value)
+                {
+                    return false;
+                }
+
+                mode = seen[0].Split(' ').First(f => f.StartsWith('c'))[1..];
+                mode = "C" + mode;
+            }
+            else
+            {
+                mode = "ME"; // add: only if still absent
+            }
+
+            string reply = MemcachedServer.Raw(port, $"ms {key} {text.Length} T{ttlSeconds} {mode}\r\n{text}\r\n", timeout);
+            if (reply.StartsWith("HD", StringComparison.Ordinal))
+            {
+                return true;
+            }
         }
+
+        throw new InvalidOperationException($"memcached item {key} kept changing under the raise to {value}.");
     }
 
     /// <summary>memcached <c>flush_all</c>: every item invalid at once.</summary>
@@ -74,14 +102,29 @@ internal static class StoreTamper
     }
 
     /// <summary>
-    /// Sets the embedded store's item <paramref name="key"/> to <paramref name="value"/>, with a new CAS and an expiry
-    /// <paramref name="ttl"/> from now on the system clock (the store's table: key, value, cas, expires_at in Unix
-    /// milliseconds, placeholder).
+    /// Raises the embedded store's item <paramref name="key"/> to <c>clean(version + aheadBy)</c>, <c>version</c> being
+    /// counter <paramref name="id"/>'s in the same file, read in the same <c>BEGIN IMMEDIATE</c> transaction (which keeps
+    /// every writer out): the token is then truly ahead of the database, never behind it (see
+    /// <see cref="MemcachedRaise"/>). Its expiry is <paramref name="ttl"/> from now on the system clock (the store's table:
+    /// key, value, cas, expires_at in Unix milliseconds, placeholder). Returns whether it wrote.
     /// </summary>
-    public static void SqliteSet(string file, string key, long value, TimeSpan ttl, TimeSpan busyTimeout)
+    public static bool SqliteRaiseAhead(string file, int id, int aheadBy, TimeSpan ttl, TimeSpan busyTimeout)
     {
         using SqliteConnection connection = OpenSqlite(file, busyTimeout);
+        using SqliteTransaction transaction = connection.BeginTransaction(deferred: false);
+        using SqliteCommand read = connection.CreateCommand();
+        read.Transaction = transaction;
+        read.CommandText = "SELECT \"Version\" FROM \"Counter\" WHERE \"Id\" = $id";
+        read.Parameters.AddWithValue("$id", id);
+        long value = TokenEncoding.Clean(Convert.ToInt64(read.ExecuteScalar(), CultureInfo.InvariantCulture) + aheadBy);
+        string key = KeyOf(id);
+        if (SqliteValue(connection, transaction, key) is { IsPlaceholder: false } current && current.Value >= value)
+        {
+            return false;
+        }
+
         using SqliteCommand command = connection.CreateCommand();
+        command.Transaction = transaction;
         command.CommandText =
             "INSERT INTO shared_entity_tokens (key, value, cas, expires_at, placeholder) VALUES ($key, $value, $cas, $expires, 0) " +
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value, cas = excluded.cas, expires_at = excluded.expires_at, placeholder = 0";
@@ -90,13 +133,21 @@ internal static class StoreTamper
         command.Parameters.AddWithValue("$cas", Random.Shared.NextInt64(1, long.MaxValue));
         command.Parameters.AddWithValue("$expires", DateTimeOffset.UtcNow.Add(ttl).ToUnixTimeMilliseconds());
         command.ExecuteNonQuery();
+        transaction.Commit();
+        return true;
     }
 
     /// <summary>The embedded store's live item under <paramref name="key"/> (its value, and whether it is a lease placeholder), or <see langword="null"/>.</summary>
     public static (long Value, bool IsPlaceholder)? SqliteValue(string file, string key, TimeSpan busyTimeout)
     {
         using SqliteConnection connection = OpenSqlite(file, busyTimeout);
+        return SqliteValue(connection, transaction: null, key);
+    }
+
+    private static (long Value, bool IsPlaceholder)? SqliteValue(SqliteConnection connection, SqliteTransaction? transaction, string key)
+    {
         using SqliteCommand command = connection.CreateCommand();
+        command.Transaction = transaction;
         command.CommandText = "SELECT value, placeholder FROM shared_entity_tokens WHERE key = $key AND (expires_at IS NULL OR expires_at > $now)";
         command.Parameters.AddWithValue("$key", key);
         command.Parameters.AddWithValue("$now", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
