@@ -72,16 +72,7 @@ public abstract class GuaranteeTests : IDisposable
     [Fact]
     public async Task After_a_database_restore_and_the_documented_procedure_a_copy_of_the_lost_history_is_never_accepted()
     {
-        Proc a = NewProcess();
-        await a.Loader.InsertAsync(new Sheet { Id = 1, Version = 1, Title = "Q1" });
-        Proc holder = NewProcess();
-        Sheet held = holder.Loader.Find<Sheet>(1)!;
-        await a.Coherence.RunInScopeAsync(async (_, ct) => (await a.Loader.FindAsync<Sheet>(1, ct))!.Title = "Q2");
-        await a.Coherence.RunInScopeAsync(async (_, ct) => (await a.Loader.FindAsync<Sheet>(1, ct))!.Title = "Q3");
-        await using (holder.Coherence.BeginScope())
-        {
-            Assert.Equal(("Q3", 3L), (held.Title, held.Version));
-        }
+        (Proc a, Sheet held, Proc holder) = await HolderAtVersion3Async();
 
         // The database is restored from a backup taken at version 1: the holder's copy at version 3 is of a history
         // the database lost. The operator moves the versions on, then empties the store (docs/protocol.md).
@@ -106,17 +97,7 @@ public abstract class GuaranteeTests : IDisposable
     {
         // Without the operator's procedure, a process whose copy is ahead of the row (a restore, a failover) and which
         // finds no token (emptied or evicted) reloads the database's row and moves it past its own version.
-        Proc a = NewProcess();
-        await a.Loader.InsertAsync(new Sheet { Id = 1, Version = 1, Title = "Q1" });
-        Proc holder = NewProcess();
-        Sheet held = holder.Loader.Find<Sheet>(1)!;
-        await a.Coherence.RunInScopeAsync(async (_, ct) => (await a.Loader.FindAsync<Sheet>(1, ct))!.Title = "Q2");
-        await a.Coherence.RunInScopeAsync(async (_, ct) => (await a.Loader.FindAsync<Sheet>(1, ct))!.Title = "Q3");
-        await using (holder.Coherence.BeginScope())
-        {
-            Assert.Equal(("Q3", 3L), (held.Title, held.Version));
-        }
-
+        (_, Sheet held, Proc holder) = await HolderAtVersion3Async();
         Execute($"UPDATE \"{SheetTable}\" SET \"Version\" = 1, \"Title\" = 'Q1' WHERE \"Id\" = 1");
         Flush();
         await using (holder.Coherence.BeginScope())
@@ -186,6 +167,28 @@ public abstract class GuaranteeTests : IDisposable
             Assert.Equal("second", held.Title);
             Assert.Equal(again.Version, held.Version);
         }
+    }
+
+    [Fact]
+    public async Task A_row_created_again_below_its_deletions_version_is_inserted_read_and_written()
+    {
+        // An int version column (random first versions), a clock behind another machine's, or a version the
+        // application chose can put a re-created row below the deletion's token: the insert must still go through, and
+        // the next check moves the row past the token so that writes go on.
+        Proc a = NewProcess();
+        await a.Loader.InsertAsync(new Sheet { Id = 1, Version = 5, Title = "first" });
+        await a.Coherence.RunInScopeAsync(async (scope, ct) => scope.Delete((await a.Loader.FindAsync<Sheet>(1, ct))!));
+        await a.Loader.InsertAsync(new Sheet { Id = 1, Version = 2, Title = "second" });
+
+        Proc b = NewProcess();
+        await b.Coherence.RunInScopeAsync(async (_, ct) =>
+        {
+            Sheet sheet = (await b.Loader.FindAsync<Sheet>(1, ct))!;
+            Assert.Equal("second", sheet.Title);
+            sheet.Title = "second, edited";
+        });
+        Assert.Equal("second, edited", TitleInDatabase(1));
+        Assert.True(VersionInDatabase(1) > 6, $"the row moved past the deletion's version 6; it is at {VersionInDatabase(1)}");
     }
 
     [Fact]
@@ -273,6 +276,23 @@ public abstract class GuaranteeTests : IDisposable
     }
 
     protected abstract DbConnection OpenConnection();
+
+    /// <summary>Sheet 1 written three times ("Q1", "Q2", "Q3") by one process, held at version 3 by another.</summary>
+    private async Task<(Proc Writer, Sheet Held, Proc Holder)> HolderAtVersion3Async()
+    {
+        Proc a = NewProcess();
+        await a.Loader.InsertAsync(new Sheet { Id = 1, Version = 1, Title = "Q1" });
+        Proc holder = NewProcess();
+        Sheet held = holder.Loader.Find<Sheet>(1)!;
+        await a.Coherence.RunInScopeAsync(async (_, ct) => (await a.Loader.FindAsync<Sheet>(1, ct))!.Title = "Q2");
+        await a.Coherence.RunInScopeAsync(async (_, ct) => (await a.Loader.FindAsync<Sheet>(1, ct))!.Title = "Q3");
+        await using (holder.Coherence.BeginScope())
+        {
+            Assert.Equal(("Q3", 3L), (held.Title, held.Version));
+        }
+
+        return (a, held, holder);
+    }
 
     protected abstract void DisposeServers();
 

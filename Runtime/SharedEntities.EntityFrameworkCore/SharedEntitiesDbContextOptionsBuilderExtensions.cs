@@ -68,9 +68,7 @@ public static class SharedEntitiesDbContextExtensions
         }
         catch (Exception ex) when (ex is DbUpdateConcurrencyException or SharedEntityException)
         {
-            StaleEntityException? stale = ex is DbUpdateConcurrencyException concurrency ? Stale(concurrency) : null;
-            SharedEntitiesContexts.Of(context)?.WritePathOf(context).DiscardRefused();
-            if (stale is not null)
+            if (Refused(context, ex) is { } stale)
             {
                 throw stale;
             }
@@ -89,9 +87,7 @@ public static class SharedEntitiesDbContextExtensions
         }
         catch (Exception ex) when (ex is DbUpdateConcurrencyException or SharedEntityException)
         {
-            StaleEntityException? stale = ex is DbUpdateConcurrencyException concurrency ? Stale(concurrency) : null;
-            SharedEntitiesContexts.Of(context)?.WritePathOf(context).DiscardRefused();
-            if (stale is not null)
+            if (Refused(context, ex) is { } stale)
             {
                 throw stale;
             }
@@ -108,6 +104,15 @@ public static class SharedEntitiesDbContextExtensions
     {
         ArgumentNullException.ThrowIfNull(context);
         return SharedEntitiesContexts.Of(context)?.LoaderOf(context);
+    }
+
+    // A refused save: discards the refused changes of its shared entities; returns the exception that names the
+    // conflict, or null to rethrow the one caught.
+    private static StaleEntityException? Refused(DbContext context, Exception exception)
+    {
+        StaleEntityException? stale = exception is DbUpdateConcurrencyException concurrency ? Stale(concurrency) : null; // before the discard: it reads the entries' states
+        SharedEntitiesContexts.Of(context)?.WritePathOf(context).DiscardRefused();
+        return stale;
     }
 
     private static StaleEntityException? Stale(DbUpdateConcurrencyException exception)

@@ -94,9 +94,10 @@ internal static class FreshnessCheck
 
                 // Dirty (a write in flight), deleted (confirmed by the database, so that a token written outside the
                 // library cannot make a live row unreadable), older than our copy, or not a token of ours: only the
-                // database can tell.
+                // database can tell. A deletion's version is remembered: a row found there below it is ahead of
+                // nothing in flight, and is moved past it (a row created again at a lower version, a restore).
                 metrics.Fallbacks.Add(1);
-                return Verdict.AskDatabase;
+                return token.IsDeleted ? Verdict.AskDatabase with { Ahead = token.Version } : Verdict.AskDatabase;
 
             case StoreStatus.LeaseWon:
                 metrics.Misses.Add(1);
@@ -161,7 +162,7 @@ internal static class FreshnessCheck
 
             for (int j = 0; j < indexes.Length; j++)
             {
-                verdicts[indexes[j]] = FromDatabaseVersion(coherence, states[indexes[j]], versions[j]);
+                verdicts[indexes[j]] = FromDatabaseVersion(coherence, states[indexes[j]], versions[j], verdicts[indexes[j]].Ahead);
             }
         }
     }
@@ -382,13 +383,19 @@ internal static class FreshnessCheck
         }
     }
 
-    private static Verdict FromDatabaseVersion(Coherence coherence, SharedEntityState state, long? version)
+    private static Verdict FromDatabaseVersion(Coherence coherence, SharedEntityState state, long? version, long deletedAt = 0)
     {
         long local = state.LocalVersion;
         switch (version)
         {
             case null:
                 return Verdict.Deleted;
+            case { } v when deletedAt > v && !state.Loader.ReadsInTransaction:
+                // The row lives below its deletion's token: reload it and move it past the token, or every write of
+                // it would find the store ahead until the token expires.
+                coherence.Metrics.StoreAhead.Add(1);
+                Log.DatabaseBehind(coherence.Logger, state.Type.Name, state.Entity.SharedKey, v, "deletion token of version", deletedAt);
+                return new Verdict(Outcome.Reload, v, Ahead: deletedAt);
             case { } v when v == local:
                 return state.MustReload ? Verdict.ReloadTo(local) : Verdict.Fresh;
             case { } v when v > local:

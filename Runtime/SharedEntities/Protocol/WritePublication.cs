@@ -45,7 +45,7 @@ public sealed class WritePublication
     {
         ArgumentNullException.ThrowIfNull(entity);
         long? version = entity is IVersionedSharedEntity versioned ? versioned.SharedVersion : null;
-        _entries.Add(new Entry(entity, _coherence.StoreKeyOf(entity), version, IsDelete: false));
+        _entries.Add(new Entry(entity, _coherence.StoreKeyOf(entity), version, IsDelete: false, IsInsert: true));
     }
 
     /// <summary>Adds an entity whose row is being deleted. A versioned entity must still hold the version it was deleted at.</summary>
@@ -148,11 +148,11 @@ public sealed class WritePublication
         for (int i = 0; i < batch.Count; i++)
         {
             if (batch[i] is { Status: StoreStatus.NotStored, Value: var current } && new SharedToken(current) is { IsValid: true } found &&
-                found.Value > batch.Operations[i].Value)
+                found.Value > batch.Operations[i].Value && EntryOfRaise(i) is { IsInsert: false } entry)
             {
                 // Under the row lock nobody else can raise this entity past our version: the store is ahead of the
                 // database. Committing would reuse versions that the store (and maybe other processes) already know.
-                Entry entry = EntryOfRaise(i);
+                // (An insert below a deletion's token goes ahead: its row's next check moves it past the token.)
                 if (entry.Entity.SharedState is { } state)
                 {
                     state.MustReload = true;
@@ -279,5 +279,5 @@ public sealed class WritePublication
         }
     }
 
-    private readonly record struct Entry(ISharedEntity Entity, string Key, long? NewVersion, bool IsDelete);
+    private readonly record struct Entry(ISharedEntity Entity, string Key, long? NewVersion, bool IsDelete, bool IsInsert = false);
 }
