@@ -64,18 +64,6 @@ internal sealed class BackgroundPublisher : IDisposable
         return Task.WhenAll(running).WaitAsync(cancellationToken);
     }
 
-    /// <summary>The commits whose tokens the store has not taken yet.</summary>
-    public int LateCount
-    {
-        get
-        {
-            lock (_pending)
-            {
-                return _pending.Count;
-            }
-        }
-    }
-
     /// <summary>Queues the dirty raise and the publish of a committed write whose dirty token the store did not take.</summary>
     public void AddLate(string key, long version, SharedToken published, TimeSpan ttl)
     {
