@@ -3,8 +3,10 @@
  * bounds, and which code each step stands for.
  *
  * One key. One database row (exists?, version, content id) with a row lock. One store item (a token, a lease
- * placeholder, or nothing). Two writers, two readers that keep their copies across checks, and an environment that
- * loses the store's item, forges a high store token and (with -DRESTORE) restores the database.
+ * placeholder, a damaged value, or nothing). Two writers, two readers that keep their copies across checks, and an
+ * environment that loses the store's item, forges a high store token (clean; -DFORGED=DIRTY or DELETED), and, with
+ * -DDAMAGE, writes a value that is no token at all, with -DRESTORE restores the database, with -DREPLAY puts an old
+ * token back.
  *
  * Assertions:
  *   - no stale read accepted: a content a reader accepts was the row's content at some instant of that check;
@@ -33,6 +35,9 @@
 #endif
 #ifndef MAXLOSS
 #define MAXLOSS 1          /* items the store loses: eviction, TTL expiry, restart (one key: all the same) */
+#endif
+#ifndef FORGED
+#define FORGED CLEAN       /* the state of the forged high token: CLEAN, DIRTY or DELETED */
 #endif
 #ifndef MAXDEL
 #define MAXDEL 1           /* deletes: one incarnation change (an insert may follow) */
@@ -91,9 +96,11 @@ byte pv_con = 0;
 /* ---- store (one item) ---- */
 byte st = CLEAN(1);  /* the token; 0 = no value */
 bool ph = 0;         /* the item is a lease placeholder (st = 0) */
-byte cas = 0;        /* the current placeholder's cas; each new placeholder gets a new one */
+bool dmg = 0;        /* the item holds a value that is no token (st = 0): garbage, out of range, oversized */
+byte cas = 0;        /* the cas of the current placeholder or damaged value; each new one gets a new one */
 byte losses = 0;
 bool forged = 0;
+bool damaged = 0;
 
 /* Scratch values of one atomic step (not part of the state: always dead between steps). */
 hidden byte tv, tx, rcur, rok;
@@ -112,7 +119,8 @@ inline db_changed() {
 inline show_store() {
   if
   :: ph -> printf("placeholder #%d", cas)
-  :: !ph && st == 0 -> printf("nothing")
+  :: dmg -> printf("damaged #%d", cas)
+  :: !ph && !dmg && st == 0 -> printf("nothing")
   :: IS_DIRTY(st) -> printf("dirty(v%d)", VER(st))
   :: IS_CLEAN(st) -> printf("clean(v%d)", VER(st))
   :: st != 0 && st % 4 == 2 -> printf("deleted(v%d)", VER(st))
@@ -128,13 +136,14 @@ inline who(me) {
 
 /* ---- store operations, each atomic on the store (used inside atomic) ---- */
 
-/* Raise(k, t): token := max(token, t); no value counts as below everything. ok, or not stored and cur. */
+/* Raise(k, t): token := max(token, t); no value (a placeholder, a damaged value) counts as below everything. ok, or
+   not stored and cur. */
 inline st_raise(t, ok, cur) {
 #ifdef DROP_TOKENS_ONLY_RISE
-  st = t; ph = 0; ok = 1; cur = 0
+  st = t; ph = 0; dmg = 0; ok = 1; cur = 0
 #else
   if
-  :: st < t -> st = t; ph = 0; ok = 1; cur = 0
+  :: st < t -> st = t; ph = 0; dmg = 0; ok = 1; cur = 0
   :: else -> ok = 0; cur = st
   fi
 #endif
@@ -143,17 +152,17 @@ inline st_raise(t, ok, cur) {
 /* Publish(k, expected, t): token := t only if the token is exactly `expected`; never adds. */
 inline st_publish(expected, t) {
 #if defined(DROP_TOKENS_ONLY_RISE)
-  st = t; ph = 0
+  st = t; ph = 0; dmg = 0
 #elif defined(DROP_PUBLISH_ONLY_OWN_DIRTY)
-  if :: st < t -> st = t; ph = 0 :: else -> skip fi     /* as a raise: adds on a miss, raises whatever it finds */
+  if :: st < t -> st = t; ph = 0; dmg = 0 :: else -> skip fi     /* as a raise: adds on a miss, raises whatever it finds */
 #else
   if :: st == expected -> st = t :: else -> skip fi
 #endif
 }
 
-/* Fill(k, t, c): token := t only if the item is still the placeholder c. */
+/* Fill(k, t, c): token := t only if the item is still the placeholder or damaged value c. */
 inline st_fill(t, c) {
-  if :: ph && cas == c -> st = t; ph = 0 :: else -> skip fi
+  if :: (ph || dmg) && cas == c -> st = t; ph = 0; dmg = 0 :: else -> skip fi
 }
 
 /* ---- the writer path ---- */
@@ -356,7 +365,10 @@ start:
 #else
           goto ask
 #endif
-       :: !ph && st == 0 -> ph = 1; cas++; mycas = cas;      /* LeaseWon */
+       :: dmg -> mycas = cas;                                /* Damaged: repaired as a miss would be */
+          printf("R%d repairs the damaged value #%d\n", i, cas);
+          goto fill
+       :: !ph && !dmg && st == 0 -> ph = 1; cas++; mycas = cas;      /* LeaseWon */
           printf("R%d wins the lease #%d\n", i, cas);
 #ifdef DROP_MISS_NOT_FRESH
           ACCEPT(C); DONE(); goto start
@@ -462,11 +474,23 @@ stop:
 active proctype Environment() {
 end:
   do
-  :: atomic { losses < MAXLOSS && (st != 0 || ph) -> st = 0; ph = 0; losses++; printf("the store loses the item\n") }
+  :: atomic { losses < MAXLOSS && (st != 0 || ph || dmg) -> st = 0; ph = 0; dmg = 0; losses++; printf("the store loses the item\n") }
 #ifndef NO_FORGE
-  :: atomic {                                                /* store ahead: a forged high clean token */
-       !forged -> forged = 1; st = CLEAN(hiver + 1); ph = 0;
+  :: atomic {                                                /* store ahead: a forged high token */
+       !forged -> forged = 1; ph = 0; dmg = 0; st = FORGED(hiver + 1);
        printf("a forged token: store: "); show_store(); printf("\n")
+     }
+#endif
+#ifdef DAMAGE
+  :: atomic {                                                /* a value that is no token: garbage, out of range */
+       !damaged -> damaged = 1; st = 0; ph = 0; dmg = 1; cas++;
+       printf("a damaged value: store: "); show_store(); printf("\n")
+     }
+#endif
+#ifdef REPLAY
+  :: atomic {                                                /* a client of the store puts an old token back */
+       !forged && st > CLEAN(1) -> forged = 1; st = CLEAN(1); ph = 0; dmg = 0;
+       printf("an old token put back: store: "); show_store(); printf("\n")
      }
 #endif
 #ifdef RESTORE
@@ -480,7 +504,7 @@ end:
        if :: db_ex -> db_ver = hiver + 1; hiver = db_ver :: else -> skip fi;
 #endif
 #ifndef DROP_RESTORE_FLUSH
-       st = 0; ph = 0;
+       st = 0; ph = 0; dmg = 0;
 #endif
 #endif
        db_changed();
