@@ -275,6 +275,95 @@ public abstract class GuaranteeTests : IDisposable
         Assert.Equal(SharedToken.Clean(2).Value, Peek(holder.Coherence.StoreKeyOf(held)));
     }
 
+    /// <summary>
+    /// Values a hostile or broken client of the same store may write under a live key, with no TTL: text, numbers out
+    /// of the library's range, the serial-only tombstone, tokens far ahead of the row, a little ahead of it, and
+    /// older than every copy. Each as text for memcached; the numeric ones also for the embedded store.
+    /// </summary>
+    public static TheoryData<string> HostileValues => new()
+    {
+        "hello", "-5", "DEL", "", "18446744073709551615", "4000000000003", // text, negative, tombstone, empty, -1 as u64, state 3
+        "4000000000001", "4000000000000", "4000000000002",               // clean, dirty, deleted (10^12): far ahead
+        "40000000000000", "40000000000002",                              // dirty, deleted (10^13): beyond the ahead a row is moved past
+        "9223372036854775805",                                           // clean(MaxVersion + 1): as far ahead as a token goes
+        "33", "32", "34",                                                // clean, dirty, deleted (8): a little ahead of version 3
+        "5", "4", "6",                                                   // clean, dirty, deleted (1): older than every copy
+    };
+
+    [Theory]
+    [MemberData(nameof(HostileValues))]
+    public async Task A_value_written_by_another_client_never_makes_a_stale_read_accepted_and_is_readable_and_writable_after_one_check(string value)
+    {
+        (Proc a, Sheet held, Proc holder) = await HolderAtVersion3Async();
+        string key = holder.Coherence.StoreKeyOf(held);
+        if (!Plant(key, value))
+        {
+            return; // the embedded store holds numbers only: text there would be a write to the application's own file
+        }
+
+        // Outside a transaction: the holder and a new process read the database's row, not an exception.
+        await using (holder.Coherence.BeginScope())
+        {
+            Assert.Equal("Q3", held.Title);
+        }
+
+        AssertTokenMatchesDatabase(key);
+        Proc fresh = NewProcess();
+        await fresh.Coherence.RunInScopeAsync(async (_, ct) => (await fresh.Loader.FindAsync<Sheet>(1, ct))!.Title = "Q4");
+        Assert.Equal("Q4", TitleInDatabase(1));
+        await using (holder.Coherence.BeginScope())
+        {
+            Assert.Equal("Q4", held.Title);
+        }
+
+        // Inside a transaction (the reads run in it): the same, and the store is repaired by the same check.
+        Assert.True(Plant(key, value));
+        Proc reader = NewProcess();
+        Sheet inTransaction = (await reader.Loader.FindAsync<Sheet>(1))!;
+        await using (DbTransaction transaction = reader.Loader.BeginTransaction(System.Data.IsolationLevel.ReadCommitted))
+        {
+            await using (reader.Coherence.BeginScope())
+            {
+                Assert.Equal("Q4", inTransaction.Title);
+            }
+
+            await transaction.CommitAsync();
+        }
+
+        reader.Loader.Transaction = null;
+        if (!StoreAnswersInApplicationTransactions)
+        {
+            // The embedded store cannot write while the application's transaction holds the file's write lock: its
+            // checks there are answered by the database, and the next check outside repairs the store.
+            await using (reader.Coherence.BeginScope())
+            {
+                Assert.Equal("Q4", inTransaction.Title);
+            }
+        }
+
+        AssertTokenMatchesDatabase(key);
+        await a.Coherence.RunInScopeAsync(async (_, ct) => (await a.Loader.FindAsync<Sheet>(1, ct))!.Title = "Q5");
+        await using (holder.Coherence.BeginScope())
+        {
+            Assert.Equal("Q5", held.Title);
+        }
+    }
+
+    private void AssertTokenMatchesDatabase(string key)
+    {
+        long version = VersionInDatabase(1);
+        long? token = Peek(key);
+        Assert.True(
+            token == SharedToken.Clean(version).Value,
+            $"after one check the store should hold clean({version}); it holds {(token is { } t ? new SharedToken(t).ToString() : "nothing")}");
+    }
+
+    /// <summary>Whether the store can be written while an application transaction is open on the loader's connection.</summary>
+    protected virtual bool StoreAnswersInApplicationTransactions => true;
+
+    /// <summary>Writes <paramref name="value"/> under <paramref name="key"/> as another client would (no TTL); false if this store cannot hold it.</summary>
+    protected abstract bool Plant(string key, string value);
+
     protected abstract DbConnection OpenConnection();
 
     /// <summary>Sheet 1 written three times ("Q1", "Q2", "Q3") by one process, held at version 3 by another.</summary>
@@ -410,6 +499,19 @@ public sealed class SqliteGuaranteeTests : GuaranteeTests
         return connection;
     }
 
+    protected override bool StoreAnswersInApplicationTransactions => false;
+
+    protected override bool Plant(string key, string value)
+    {
+        if (!ulong.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out ulong number))
+        {
+            return false;
+        }
+
+        Execute($"INSERT OR REPLACE INTO {SqliteSharedStore.TableName} (key, value, cas, expires_at, placeholder) VALUES ('{key}', {(long)number}, {Random.Shared.NextInt64(1, long.MaxValue)}, NULL, 0)");
+        return true;
+    }
+
     protected override void Evict(string key) => _store.Evict(key);
 
     protected override void Flush() => _store.Clear();
@@ -490,6 +592,12 @@ public sealed class PostgresMemcachedGuaranteeTests : GuaranteeTests
 
         Assert.Equal("Q2", seen);
         Assert.Equal(SharedToken.Clean(2).Value, Peek(key));
+    }
+
+    protected override bool Plant(string key, string value)
+    {
+        Assert.Equal("HD\r\n", _memcached.Raw($"ms {key} {System.Text.Encoding.UTF8.GetByteCount(value)} T0\r\n{value}\r\n"));
+        return true;
     }
 
     protected override void Evict(string key) => Assert.Contains("HD", _memcached.Raw($"md {key}\r\n"), StringComparison.Ordinal);

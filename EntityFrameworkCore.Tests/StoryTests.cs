@@ -775,6 +775,80 @@ public abstract class StoryTests : IDisposable
         Assert.Equal(("Q3", 3L), ReadRow(1));
     }
 
+    /// <summary>Values another client of the store may leave under a live key: none of them is a token of this row.</summary>
+    public static TheoryData<long> DamagedValues => new()
+    {
+        long.MaxValue,                                   // the serial-only tombstone
+        -5,                                              // negative
+        7,                                               // a state the library never writes
+        SharedToken.Clean(0).Value,                      // older than every copy
+        SharedToken.Clean(10_000_000_000_000).Value,     // far ahead of the row
+        SharedToken.Dirty(10_000_000_000_000).Value,
+        SharedToken.Deleted(10_000_000_000_000).Value,
+    };
+
+    [Theory]
+    [MemberData(nameof(DamagedValues))]
+    public async Task A_value_the_library_did_not_write_is_replaced_by_one_check_and_saves_go_through(long value)
+    {
+        Proc a = NewProcess();
+        Insert(a, 1, "Q1");
+        string key = a.Coherence.StoreKeyOf(WarmUp(a));
+        PlantInStore(key, value);
+
+        Proc b = NewProcess();
+        await using (b.Coherence.BeginScope())
+        {
+            Sheet sheet = b.Context.Sheets.Single(s => s.Id == 1);
+            Assert.Equal("Q1", sheet.Title);
+            Assert.Equal(SharedToken.Clean(ReadRow(1).Version).Value, Store.Peek(key)); // repaired by this one check
+            sheet.Title = "Q2";
+            await b.Context.SaveChangesSharedAsync();
+        }
+
+        Assert.Equal("Q2", ReadRow(1).Title);
+        Assert.Equal(SharedToken.Clean(ReadRow(1).Version).Value, Store.Peek(key));
+        if (!StoreAnswersInApplicationTransactions)
+        {
+            return;
+        }
+
+        // The same inside the application's transaction: the check reads and fills in it, the save commits with it.
+        PlantInStore(key, value);
+        Proc c = NewProcess();
+        await using (c.Coherence.BeginScope())
+        {
+            await using Microsoft.EntityFrameworkCore.Storage.IDbContextTransaction transaction = await c.Context.Database.BeginTransactionAsync();
+            Sheet sheet = c.Context.Sheets.Single(s => s.Id == 1);
+            Assert.Equal("Q2", sheet.Title);
+            sheet.Title = "Q3";
+            await c.Context.SaveChangesSharedAsync();
+            await transaction.CommitAsync();
+        }
+
+        Assert.Equal("Q3", ReadRow(1).Title);
+        Assert.Equal(SharedToken.Clean(ReadRow(1).Version).Value, Store.Peek(key));
+    }
+
+    /// <summary>Whether the store can be written while an application transaction is open (not the embedded store in the data's own file).</summary>
+    protected virtual bool StoreAnswersInApplicationTransactions => true;
+
+    /// <summary>Writes <paramref name="value"/> under <paramref name="key"/> in the store's table, as another client would (no TTL).</summary>
+    protected abstract void PlantInStore(string key, long value);
+
+    /// <summary>Writes a raw item into the embedded store's table of the SQLite file <paramref name="file"/>.</summary>
+    protected static void PlantInStoreFile(string file, string key, long value)
+    {
+        using var connection = new SqliteConnection($"Data Source={file};Default Timeout=5");
+        connection.Open();
+        using SqliteCommand command = connection.CreateCommand();
+        command.CommandText = $"INSERT OR REPLACE INTO {SqliteSharedStore.TableName} (key, value, cas, expires_at, placeholder) VALUES ($key, $value, $cas, NULL, 0)";
+        command.Parameters.AddWithValue("$key", key);
+        command.Parameters.AddWithValue("$value", value);
+        command.Parameters.AddWithValue("$cas", Random.Shared.NextInt64(1, long.MaxValue));
+        command.ExecuteNonQuery();
+    }
+
     private static Sheet WarmUp(Proc process)
     {
         using (process.Coherence.BeginScope())
@@ -929,6 +1003,10 @@ public sealed class SqliteStoryTests : StoryTests
         return new Snapshot(context, transaction);
     }
 
+    protected override bool StoreAnswersInApplicationTransactions => false;
+
+    protected override void PlantInStore(string key, long value) => PlantInStoreFile(_folder.File("app.db"), key, value);
+
     protected override void DisposeDatabase() => _folder.Dispose();
 
     private sealed class Snapshot(SheetContext context, SqliteTransaction transaction) : IDisposable
@@ -969,6 +1047,8 @@ public sealed class PostgresStoryTests : StoryTests
         Assert.True(context.Sheets.AsNoTracking().Any());
         return transaction;
     }
+
+    protected override void PlantInStore(string key, long value) => PlantInStoreFile(_folder.File("tokens.db"), key, value);
 
     protected override void DisposeDatabase() => _folder.Dispose();
 }

@@ -218,16 +218,26 @@ public sealed class MemcachedStoreTests(MemcachedServer server) : IClassFixture<
     }
 
     [Fact]
-    public void A_value_this_store_did_not_write_fails_clearly_and_nothing_overwrites_it()
+    public void A_value_this_store_did_not_write_is_reported_damaged_and_replaced_only_by_cas()
     {
         using MemcachedStore store = Store(server.Address);
         string key = _prefix + "foreign";
         Assert.Equal("HD\r\n", server.Raw($"ms {key} 5\r\nhello\r\n"));
         StoreResult read = Single(store, Read(key));
-        Assert.Equal(StoreStatus.Failed, read.Status);
-        Assert.Contains("not a token", read.Error!.Message, StringComparison.Ordinal);
-        Assert.Equal(StoreStatus.Failed, Single(store, Raise(key, 5)).Status);
+        Assert.Equal(StoreStatus.Damaged, read.Status);
+        Assert.NotEqual(0UL, read.Cas);
+
+        // A publish never replaces it; a fill with another CAS neither; a fill with the CAS read does.
+        Assert.Equal(StoreStatus.NotStored, Single(store, new StoreOperation(StoreOperationKind.Publish, key, 9, Expected: 8)).Status);
+        Assert.Equal(StoreStatus.NotStored, Single(store, new StoreOperation(StoreOperationKind.Fill, key, 9, Cas: read.Cas + 1)).Status);
         Assert.Contains("hello", server.Raw($"mg {key} v\r\n"), StringComparison.Ordinal);
+        Assert.Equal(StoreStatus.Stored, Single(store, new StoreOperation(StoreOperationKind.Fill, key, 9, Cas: read.Cas)).Status);
+        Assert.Equal(9L, Single(store, Read(key)).Value);
+
+        // A raise counts a damaged value as below everything, as a miss.
+        Assert.Equal("HD\r\n", server.Raw($"ms {key} 2\r\n-5\r\n"));
+        Assert.Equal(StoreStatus.Stored, Single(store, Raise(key, 5)).Status);
+        Assert.Equal(5L, Single(store, Read(key)).Value);
         Assert.Equal(StoreStatus.Miss, Single(store, Read(_prefix + "next")).Status);
     }
 

@@ -117,6 +117,71 @@ public sealed class TokenAndKeyTests
         Assert.Contains("at most 64", refused.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("ctrl\u0001", "U+0001")]
+    [InlineData("line\r\nbreak", "U+000D")]
+    [InlineData("nul\0", "U+0000")]
+    public void A_refused_prefix_is_shown_with_its_control_characters_escaped(string prefix, string named)
+    {
+        var refused = Assert.Throws<ArgumentException>(() => StoreKeys.ValidatePrefix(prefix));
+        Assert.Contains(named, refused.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(refused.Message, c => char.IsControl(c));
+    }
+
+    [Theory]
+    [InlineData(0, 0)]
+    [InlineData(StoreKeys.MaxPrefixLength, 0)]
+    [InlineData(StoreKeys.MaxPrefixLength, 150)]
+    [InlineData(StoreKeys.MaxPrefixLength, 185)]
+    [InlineData(StoreKeys.MaxPrefixLength, 186)]
+    [InlineData(StoreKeys.MaxPrefixLength, 200)]
+    [InlineData(StoreKeys.MaxPrefixLength, 5000)]
+    [InlineData(10, 240)]
+    public void Every_key_fits_memcached_whatever_the_prefix_entity_name_and_key(int prefixLength, int keyLength)
+    {
+        string prefix = new('p', prefixLength);
+        string entity = "Namespace.With.A.Long.Name.Cell`1<System.Collections.Generic.Dictionary`2<System.String,System.Int64>>";
+        string key = new('k', keyLength);
+        foreach (bool hashAll in new[] { false, true })
+        {
+            string encoded = StoreKeys.For(prefix, entity, key, hashAll, secret: default);
+            AssertValidMemcachedKey(encoded);
+            Assert.StartsWith(prefix, encoded, StringComparison.Ordinal);
+        }
+
+        // A key that fits with its prefix stays readable; one that does not is hashed.
+        string plain = StoreKeys.For(prefix, "Sheet", key);
+        Assert.Equal(prefix.Length + "Sheet:".Length + keyLength <= StoreKeys.MaxKeyLength, plain == prefix + "Sheet:" + key);
+    }
+
+    [Fact]
+    public void Hashed_keys_show_no_key_value_and_a_secret_changes_every_hash()
+    {
+        string hashed = StoreKeys.For("app:", "Doc", "john.doe:admin", hashAll: true, secret: default);
+        Assert.DoesNotContain("john", hashed, StringComparison.Ordinal);
+        Assert.DoesNotContain("Doc", hashed, StringComparison.Ordinal);
+        Assert.StartsWith("app:~", hashed, StringComparison.Ordinal);
+        Assert.Equal(hashed, StoreKeys.For("app:", "Doc", "john.doe:admin", hashAll: true, secret: default));
+        Assert.NotEqual(hashed, StoreKeys.For("app:", "Doc", "jane.doe:admin", hashAll: true, secret: default));
+
+        string withSecret = StoreKeys.For("app:", "Doc", "john.doe:admin", hashAll: true, "s3cret"u8);
+        Assert.NotEqual(hashed, withSecret);
+        Assert.NotEqual(withSecret, StoreKeys.For("app:", "Doc", "john.doe:admin", hashAll: true, "other"u8));
+        AssertValidMemcachedKey(withSecret);
+
+        // The option reaches every key the runtime makes.
+        using var coherence = new Coherence(new Stores.InMemorySharedStore(), new CoherenceOptions { KeyPrefix = "app:", HashKeys = true, KeyHashSecret = "s3cret" });
+        var doc = new Sheet { Id = 42 };
+        Assert.Equal(StoreKeys.For("app:", "Sheet", 42, hashAll: true, "s3cret"u8), coherence.StoreKeyOf(doc));
+    }
+
+    [Fact]
+    public void An_empty_key_hash_secret_is_refused()
+    {
+        var refused = Assert.Throws<ArgumentException>(() => new CoherenceOptions { KeyHashSecret = "" }.Validate());
+        Assert.Equal("KeyHashSecret", refused.ParamName);
+    }
+
     private static void AssertValidMemcachedKey(string key)
     {
         Assert.InRange(System.Text.Encoding.UTF8.GetByteCount(key), 1, StoreKeys.MaxKeyLength);

@@ -36,9 +36,9 @@ internal sealed class World
 /// <summary>One "process": its own runtime and its own database connection, sharing the world's store.</summary>
 internal sealed class Process
 {
-    public Process(World world, CoherenceOptions? options, SharedEntitiesMetrics? metrics)
+    public Process(World world, CoherenceOptions? options, SharedEntitiesMetrics? metrics, Microsoft.Extensions.Logging.ILoggerFactory? loggers = null)
     {
-        Coherence = new Coherence(world.Store, options, metrics: metrics);
+        Coherence = new Coherence(world.Store, options, loggers, metrics);
         Db = world.Database.Connect(Coherence);
     }
 

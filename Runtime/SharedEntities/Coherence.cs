@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using System.Text;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using SharedEntities.Loading;
@@ -23,6 +24,8 @@ namespace SharedEntities;
 public sealed class Coherence : IDisposable
 {
     private readonly bool _ownsMetrics;
+    private readonly bool _hashKeys;
+    private readonly byte[]? _keyHashSecret;
 
     /// <summary>Creates the runtime.</summary>
     /// <param name="store">Where tokens live.</param>
@@ -36,6 +39,8 @@ public sealed class Coherence : IDisposable
         options.Validate();
         Store = store;
         Options = options;
+        _hashKeys = options.HashKeys;
+        _keyHashSecret = options.KeyHashSecret is { } secret ? Encoding.UTF8.GetBytes(secret) : null;
         Logger = (ILogger?)loggerFactory?.CreateLogger<Coherence>() ?? NullLogger.Instance;
         _ownsMetrics = metrics is null;
         Metrics = metrics ?? new SharedEntitiesMetrics();
@@ -142,14 +147,20 @@ public sealed class Coherence : IDisposable
         }
     }
 
-    /// <summary>The store key of an entity: <c>{KeyPrefix}{entity name}:{key}</c>, hashed when it is long or unusual.</summary>
+    /// <summary>
+    /// The store key of an entity: <c>{KeyPrefix}{entity name}:{key}</c>, hashed when it is long or unusual, or always
+    /// with <see cref="CoherenceOptions.HashKeys"/>.
+    /// </summary>
     public string StoreKeyOf(ISharedEntity entity)
     {
         ArgumentNullException.ThrowIfNull(entity);
         return entity.SharedState is { } state && ReferenceEquals(state.Coherence, this)
             ? state.StoreKey
-            : StoreKeys.For(Options.KeyPrefix, entity.SharedType.Name, entity.SharedKey);
+            : StoreKeys.For(Options.KeyPrefix, entity.SharedType.Name, entity.SharedKey, _hashKeys, _keyHashSecret);
     }
+
+    /// <summary>A store key as log messages show it: itself with <see cref="CoherenceOptions.LogKeys"/>, its reference otherwise.</summary>
+    internal string KeyForLog(string storeKey) => Options.LogKeys ? storeKey : StoreKeys.Reference(storeKey);
 
     /// <summary>
     /// Gives publishes under way a moment (at most a second) to land, stops raising the tokens of commits made while the

@@ -56,8 +56,32 @@ public sealed class CoherenceOptions
     /// </summary>
     public bool PublishInBackground { get; set; }
 
-    /// <summary>A prefix of every store key, to let several applications share one memcached. Letters, digits, <c>_ . : -</c>.</summary>
+    /// <summary>
+    /// A prefix of every store key, to let several applications (or several test databases) share one memcached.
+    /// Letters, digits, <c>_ . : -</c>, at most 64 characters. It separates keys, it does not protect them: every
+    /// client of the store can read and write every key (docs/protocol.md, "Security").
+    /// </summary>
     public string KeyPrefix { get; set; } = "";
+
+    /// <summary>
+    /// Whether every store key is hashed (<c>{KeyPrefix}~{hash}</c>), so that no entity key value — a user name, an
+    /// e-mail address — appears in the store or in a dump of its keys. Without it, only keys that are long or unusual
+    /// are hashed. Every process sharing the entities must agree on it (and on <see cref="KeyHashSecret"/>). Default:
+    /// <see langword="false"/>.
+    /// </summary>
+    public bool HashKeys { get; set; }
+
+    /// <summary>
+    /// A secret that hashed keys are made with (HMAC-SHA-256), so that a client of the store who guesses a key value
+    /// cannot confirm it by hashing it; the same in every process. Default: none (SHA-256).
+    /// </summary>
+    public string? KeyHashSecret { get; set; }
+
+    /// <summary>
+    /// Whether log messages show entity keys and store keys. Default <see langword="false"/>: they show the entity
+    /// type and a short reference of the key (<c>key#…</c>, the same in every process) instead, at every level.
+    /// </summary>
+    public bool LogKeys { get; set; }
 
     /// <summary>The TTL of clean tokens of <paramref name="entityName"/>.</summary>
     public TimeSpan TokenTtlFor(string entityName) =>
@@ -81,6 +105,10 @@ public sealed class CoherenceOptions
         }
 
         StoreKeys.ValidatePrefix(KeyPrefix);
+        if (KeyHashSecret is { Length: 0 })
+        {
+            throw new ArgumentException("KeyHashSecret must not be empty; leave it null for plain SHA-256.", nameof(KeyHashSecret));
+        }
     }
 
     private static void RequirePositive(TimeSpan value, string name)

@@ -18,11 +18,14 @@ internal static partial class Log
     public static partial void StoreAheadOnWrite(ILogger logger, string key, string token, long version);
 
     [LoggerMessage(5, LogLevel.Warning, "{Entity} {Key}: the database holds version {DatabaseVersion}, older than the {Source} {AheadVersion}; the database wins. A database restored from a backup, a failover to a lagging replica, or a token written outside the library does this.")]
-    public static partial void DatabaseBehind(ILogger logger, string entity, object key, long databaseVersion, string source, long aheadVersion);
+    public static partial void DatabaseBehind(ILogger logger, string entity, string key, long databaseVersion, string source, long aheadVersion);
 
     [LoggerMessage(6, LogLevel.Warning, "{Entity} {Key}: advancing the row's version past the store's failed; its check used the database's row, and the next check tries again.")]
-    public static partial void RepairFailed(ILogger logger, string entity, object key, Exception error);
+    public static partial void RepairFailed(ILogger logger, string entity, string key, Exception error);
 
     [LoggerMessage(7, LogLevel.Debug, "{Count} commit(s) made without their dirty token are still waiting for the store; other processes may accept the old versions until it takes them.")]
     public static partial void LateRaisesPending(ILogger logger, int count);
+
+    [LoggerMessage(8, LogLevel.Warning, "{Entity} {Key}: the shared store holds {Found}, which the library cannot have written there ({Why}); it is replaced as a missing token would be. Something other than this library writes the store's keys, or a process put an old value back.")]
+    public static partial void DamagedToken(ILogger logger, string entity, string key, string found, string why);
 }

@@ -31,6 +31,8 @@ public sealed class SharedEntitiesMetrics : IDisposable
             "sharedentities.store_ahead", "{entity}", "Entities whose token or local copy was found ahead of the database (a restore, a failover, a token written outside the library).");
         Repairs = _meter.CreateCounter<long>(
             "sharedentities.repairs", "{entity}", "Rows whose version was advanced past a token that was ahead of the database, so that no version is ever reused.");
+        DamagedTokens = _meter.CreateCounter<long>(
+            "sharedentities.damaged_tokens", "{entity}", "Store values the library cannot have written (garbage, out of range, older than a copy) found and replaced as a miss would be.");
     }
 
     /// <summary>Entities checked against the store.</summary>
@@ -68,6 +70,9 @@ public sealed class SharedEntitiesMetrics : IDisposable
 
     /// <summary>Rows whose version was advanced past a token ahead of the database.</summary>
     public Counter<long> Repairs { get; }
+
+    /// <summary>Store values the library cannot have written, found and replaced.</summary>
+    public Counter<long> DamagedTokens { get; }
 
     /// <inheritdoc/>
     public void Dispose() => _meter.Dispose();

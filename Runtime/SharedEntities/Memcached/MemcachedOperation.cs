@@ -35,7 +35,8 @@ internal enum OperationStep : byte
 /// Raise: <c>mg</c>; a miss → add (lost to another adder → again); a token ≥ the value → NotStored(current); below it,
 /// or a placeholder → <c>ms C&lt;cas&gt;</c> (changed meanwhile → again). Publish: <c>mg</c>; exactly the expected
 /// token → <c>ms C&lt;cas&gt;</c> (changed meanwhile → again), anything else → NotStored, never an add. Fill:
-/// <c>ms C&lt;placeholder cas&gt;</c>. Increment: <c>ma</c>; on the tombstone memcached refuses (not a number) →
+/// <c>ms C&lt;cas&gt;</c> of the placeholder or damaged value. A value that is not a token (not a number, or too large
+/// to read) is <see cref="StoreStatus.Damaged"/> to a read and below everything to a raise, as in the in-memory store. Increment: <c>ma</c>; on the tombstone memcached refuses (not a number) →
 /// NotStored(tombstone). AddIfAbsent: <c>ms ME</c>. Refused fills, increments and adds peek at the item to report
 /// what is there, as the in-memory store does. Retries are bounded by <see cref="MemcachedClientOptions.MaxCasAttempts"/>.
 /// </remarks>
@@ -143,16 +144,9 @@ internal struct MemcachedOperation
     /// <summary>Advances the operation with the reply to <see cref="NextRequest"/>.</summary>
     public void OnReply(in MetaReply reply, int maxAttempts, MemcachedEndpoint server)
     {
-        if (reply.ValueKind == MetaValueKind.Other)
-        {
-            Finish(Failed(server, $"memcached at {server.Address} holds a {reply.ValueLength}-byte value under '{Operation.Key}' that is not a token " +
-                "(a decimal number or DEL); something other than this store writes that key."));
-            return;
-        }
-
         if (reply.Status == MetaStatus.Value && reply.ValueKind != MetaValueKind.None && reply.Cas == 0 && Step != OperationStep.Increment)
         {
-            Finish(Failed(server, $"memcached at {server.Address} returned '{Operation.Key}' without the CAS value it was asked for."));
+            Finish(Failed(server, $"memcached at {server.Address} returned an item without the CAS value it was asked for."));
             return;
         }
 
@@ -187,6 +181,9 @@ internal struct MemcachedOperation
             case StoreOperationKind.Read:
                 Finish(
                     reply.HasToken ? new StoreResult(StoreStatus.Hit, reply.Value, reply.Cas)
+
+                    // Not a number, or an empty value that no lease created (memcached flags those W, then Z).
+                    : reply.ValueKind == MetaValueKind.Other || (placeholder && !reply.Won && !reply.AlreadyWon) ? new StoreResult(StoreStatus.Damaged, Cas: reply.Cas)
                     : placeholder && Operation.Lease ? new StoreResult(reply.Won ? StoreStatus.LeaseWon : StoreStatus.LeaseLost, Cas: reply.Cas)
                     : new StoreResult(StoreStatus.Miss));
                 break;
@@ -202,7 +199,7 @@ internal struct MemcachedOperation
                 }
                 else
                 {
-                    _cas = reply.Cas; // Below the value, or a lease placeholder: replace exactly what we saw.
+                    _cas = reply.Cas; // Below the value, a lease placeholder or a damaged value: replace exactly what we saw.
                     Step = OperationStep.CasSet;
                 }
 
@@ -267,7 +264,7 @@ internal struct MemcachedOperation
                 Step = OperationStep.Peek; // The tombstone, or a lease placeholder (empty): look which.
                 break;
             default:
-                Finish(Failed(server, $"memcached at {server.Address} answered {reply.Status} to incrementing '{Operation.Key}'."));
+                Finish(Failed(server, $"memcached at {server.Address} answered {reply.Status} to an increment."));
                 break;
         }
     }
@@ -295,7 +292,7 @@ internal struct MemcachedOperation
                 }
                 else
                 {
-                    Finish(new StoreResult(StoreStatus.Miss)); // Gone, or a lease placeholder: nothing to increment.
+                    Finish(new StoreResult(StoreStatus.Miss)); // Gone, a lease placeholder or a damaged value: nothing to increment.
                 }
 
                 break;
@@ -311,7 +308,7 @@ internal struct MemcachedOperation
         {
             Finish(Failed(
                 server,
-                $"Gave up on {Operation.Kind} of '{Operation.Key}' at memcached {server.Address} after {_attempts} attempts: other clients kept changing the item."));
+                $"Gave up on {Operation.Kind} at memcached {server.Address} after {_attempts} attempts: other clients kept changing the item."));
             return;
         }
 

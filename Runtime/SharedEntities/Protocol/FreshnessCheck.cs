@@ -42,7 +42,7 @@ internal static class FreshnessCheck
         bool settled = true; // the common case: every entity fresh (or deleted), nothing to ask the database
         for (int i = 0; i < states.Count; i++)
         {
-            verdicts[i] = states[i].IsVersioned ? FromToken(states[i], reads[i], metrics) : FromSerial(states[i], reads[i], metrics);
+            verdicts[i] = states[i].IsVersioned ? FromToken(coherence, states[i], reads[i]) : FromSerial(coherence, states[i], reads[i]);
             settled &= verdicts[i].Outcome is Outcome.Fresh or Outcome.Deleted;
         }
 
@@ -51,7 +51,13 @@ internal static class FreshnessCheck
             await AskDatabaseAsync(coherence, states, verdicts, async, cancellationToken).ConfigureAwait(false);
             await FillLeasesAsync(coherence, states, verdicts, async, cancellationToken).ConfigureAwait(false);
             await SeedSerialsAsync(coherence, states, verdicts, async, cancellationToken).ConfigureAwait(false);
-            await ReloadAsync(coherence, states, verdicts, async, cancellationToken).ConfigureAwait(false);
+            if (await ReloadAsync(coherence, states, verdicts, async, cancellationToken).ConfigureAwait(false))
+            {
+                // Tokens the reloads showed ahead of the database where the row cannot move past them: replaced from
+                // a locking read, as a miss would be; a row found newer still reloads once more.
+                await FillLeasesAsync(coherence, states, verdicts, async, cancellationToken).ConfigureAwait(false);
+                await ReloadAsync(coherence, states, verdicts, async, cancellationToken).ConfigureAwait(false);
+            }
         }
 
         for (int i = 0; i < states.Count; i++)
@@ -75,8 +81,9 @@ internal static class FreshnessCheck
     }
 
     // Versioned: what the token says about local version L.
-    private static Verdict FromToken(SharedEntityState state, StoreResult result, SharedEntitiesMetrics metrics)
+    private static Verdict FromToken(Coherence coherence, SharedEntityState state, StoreResult result)
     {
+        SharedEntitiesMetrics metrics = coherence.Metrics;
         switch (result.Status)
         {
             case StoreStatus.Hit:
@@ -87,17 +94,24 @@ internal static class FreshnessCheck
                     return state.MustReload ? Verdict.ReloadTo(local) : Verdict.Fresh;
                 }
 
-                if (token.IsClean && token.Version > local)
+                if (TokenDamage.Of(token, local) is { } damage)
                 {
-                    return Verdict.ReloadTo(token.Version);
+                    return Damaged(coherence, state, result.Cas, token.ToString(), damage);
                 }
 
-                // Dirty (a write in flight), deleted (confirmed by the database, so that a token written outside the
-                // library cannot make a live row unreadable), older than our copy, or not a token of ours: only the
-                // database can tell. A deletion's version is remembered: a row found there below it is ahead of
-                // nothing in flight, and is moved past it (a row created again at a lower version, a restore).
+                if (token.IsClean)
+                {
+                    return Verdict.ReloadTo(token.Version) with { Cas = result.Cas };
+                }
+
+                // Dirty (a write in flight) or deleted (confirmed by the database, so that a token written outside
+                // the library cannot make a live row unreadable): only the database can tell. The version a token
+                // claims is remembered: a row found below it is ahead of nothing in flight, and is repaired.
                 metrics.Fallbacks.Add(1);
-                return token.IsDeleted ? Verdict.AskDatabase with { Ahead = token.Version } : Verdict.AskDatabase;
+                return Verdict.AskDatabase with { Ahead = token.IsDeleted ? token.Version : token.Version - 1, Cas = result.Cas };
+
+            case StoreStatus.Damaged:
+                return Damaged(coherence, state, result.Cas, "a value that is not a token", "something other than this library wrote it");
 
             case StoreStatus.LeaseWon:
                 metrics.Misses.Add(1);
@@ -122,9 +136,20 @@ internal static class FreshnessCheck
         }
     }
 
-    // Serial-only: equal serials mean fresh; anything else reloads.
-    private static Verdict FromSerial(SharedEntityState state, StoreResult result, SharedEntitiesMetrics metrics)
+    // A value the library cannot have written for this entity is treated as a miss that this reader won: a locking
+    // read of the database, then a fill by CAS over exactly the value seen (which fails harmlessly if anyone changed it).
+    private static Verdict Damaged(Coherence coherence, SharedEntityState state, ulong cas, string found, string why)
     {
+        coherence.Metrics.DamagedTokens.Add(1);
+        coherence.Metrics.Fallbacks.Add(1);
+        Log.DamagedToken(coherence.Logger, state.Type.Name, coherence.KeyForLog(state.StoreKey), found, why);
+        return cas == 0 ? Verdict.AskDatabase : new Verdict(Outcome.Fill, Cas: cas);
+    }
+
+    // Serial-only: equal serials mean fresh; anything else reloads.
+    private static Verdict FromSerial(Coherence coherence, SharedEntityState state, StoreResult result)
+    {
+        SharedEntitiesMetrics metrics = coherence.Metrics;
         switch (result.Status)
         {
             case StoreStatus.Hit when new SharedToken(result.Value).IsTombstone:
@@ -136,6 +161,11 @@ internal static class FreshnessCheck
             case StoreStatus.Miss or StoreStatus.LeaseLost or StoreStatus.LeaseWon:
                 metrics.Misses.Add(1);
                 return new Verdict(Outcome.Seed);
+            case StoreStatus.Damaged:
+                // Re-seeded over exactly the value seen, as a miss would be.
+                metrics.DamagedTokens.Add(1);
+                Log.DamagedToken(coherence.Logger, state.Type.Name, coherence.KeyForLog(state.StoreKey), "a value that is not a serial", "something other than this library wrote it");
+                return new Verdict(Outcome.Seed, Cas: result.Cas);
             default:
                 metrics.Fallbacks.Add(1);
                 return Verdict.ReloadWithSerial(null);
@@ -162,7 +192,7 @@ internal static class FreshnessCheck
 
             for (int j = 0; j < indexes.Length; j++)
             {
-                verdicts[indexes[j]] = FromDatabaseVersion(coherence, states[indexes[j]], versions[j], verdicts[indexes[j]].Ahead);
+                verdicts[indexes[j]] = FromDatabaseVersion(coherence, states[indexes[j]], versions[j], verdicts[indexes[j]]);
             }
         }
     }
@@ -233,7 +263,8 @@ internal static class FreshnessCheck
         foreach (int i in indexes)
         {
             long seed = Random.Shared.NextInt64(1, 1L << 62);
-            adds.Add(new StoreOperation(StoreOperationKind.AddIfAbsent, states[i].StoreKey, seed, Ttl: coherence.Options.TokenTtlFor(states[i].Type.Name)));
+            StoreOperationKind kind = verdicts[i].Cas == 0 ? StoreOperationKind.AddIfAbsent : StoreOperationKind.Fill;
+            adds.Add(new StoreOperation(kind, states[i].StoreKey, seed, Cas: verdicts[i].Cas, Ttl: coherence.Options.TokenTtlFor(states[i].Type.Name)));
         }
 
         await coherence.ExecuteAsync(adds, async, cancellationToken).ConfigureAwait(false);
@@ -272,9 +303,12 @@ internal static class FreshnessCheck
         }
     }
 
-    private static async ValueTask ReloadAsync(
+    // Returns whether some entity now waits for a fill: a token the reload showed ahead of the database that is
+    // replaced from a locking read instead of moving the row past it.
+    private static async ValueTask<bool> ReloadAsync(
         Coherence coherence, List<SharedEntityState> states, Verdict[] verdicts, bool async, CancellationToken cancellationToken)
     {
+        bool refill = false;
         foreach (IGrouping<IEntityLoader, int> group in IndexesWith(states, verdicts, Outcome.Reload))
         {
             var indexes = new List<int>();
@@ -314,53 +348,78 @@ internal static class FreshnessCheck
             }
 
             coherence.Metrics.Reloads.Add(indexes.Count);
-            List<WriteProtocol.PendingWrite>? repairs = null;
+            List<(int Index, WriteProtocol.PendingWrite Write)>? repairs = null;
             for (int j = 0; j < indexes.Count; j++)
             {
-                SharedEntityState state = states[indexes[j]];
-                Verdict verdict = verdicts[indexes[j]];
+                int index = indexes[j];
+                SharedEntityState state = states[index];
+                Verdict verdict = verdicts[index];
                 if (!found[j])
                 {
-                    verdicts[indexes[j]] = Verdict.Deleted;
+                    verdicts[index] = Verdict.Deleted;
                     continue;
                 }
 
                 if (state.IsVersioned && state.LocalVersion < verdict.Value)
                 {
-                    if (group.Key.ReadsInTransaction)
+                    bool inTransaction = group.Key.ReadsInTransaction;
+                    if (verdict.Cas != 0 && (inTransaction || verdict.Value - state.LocalVersion > TokenDamage.MaxAhead))
+                    {
+                        // Inside a transaction the reload may have seen an old snapshot, or the token may be ahead of
+                        // the database: a locking read tells (a newer row is the snapshot's fault, and then the next
+                        // reload throws StaleSnapshotException), and fills the row's token by CAS over the one seen.
+                        // Far ahead of the row, a token is no version any process can hold: it is replaced the same way.
+                        verdicts[index] = new Verdict(Outcome.Fill, Cas: verdict.Cas);
+                        refill = true;
+                        continue;
+                    }
+
+                    if (inTransaction)
                     {
                         throw new StaleSnapshotException(state.Type.Name, state.Entity.SharedKey, verdict.Value, state.LocalVersion);
                     }
 
                     // Outside any transaction the reload saw the newest commit: the store is ahead of the database.
                     coherence.Metrics.StoreAhead.Add(1);
-                    Log.DatabaseBehind(coherence.Logger, state.Type.Name, state.Entity.SharedKey, state.LocalVersion, "store's token of version", verdict.Value);
+                    Log.DatabaseBehind(coherence.Logger, state.Type.Name, coherence.KeyForLog(state.StoreKey), state.LocalVersion, "store's token of version", verdict.Value);
                 }
 
                 if (state.IsVersioned && Math.Max(verdict.Value, verdict.Ahead) > state.LocalVersion)
                 {
                     // The database wins, and its row moves past every version the store or this process has seen, so
                     // that no copy of an older history can ever match it.
-                    (repairs ??= []).Add(new(state, WriteProtocol.WriteKind.Advance, Math.Max(verdict.Value, verdict.Ahead) + 1));
+                    (repairs ??= []).Add((index, new(state, WriteProtocol.WriteKind.Advance, Math.Max(verdict.Value, verdict.Ahead) + 1)));
                 }
 
                 state.Serial = state.IsVersioned ? null : verdict.SerialKnown ? verdict.Value : null;
-                verdicts[indexes[j]] = Verdict.Fresh;
+                verdicts[index] = verdict with { Outcome = Outcome.Fresh };
             }
 
             if (repairs is not null)
             {
-                await RepairAsync(coherence, group.Key, repairs, async, cancellationToken).ConfigureAwait(false);
+                foreach ((int index, _) in await RepairAsync(coherence, group.Key, repairs, async, cancellationToken).ConfigureAwait(false))
+                {
+                    // The row could not move past the token (its version column is full, say): the token comes down
+                    // to the row instead, from a locking read.
+                    if (verdicts[index].Cas != 0)
+                    {
+                        verdicts[index] = new Verdict(Outcome.Fill, Cas: verdicts[index].Cas);
+                        refill = true;
+                    }
+                }
             }
         }
+
+        return refill;
     }
 
-    // A failed repair leaves the entity fresh at the database's version for this check (the database wins); the next
-    // check that finds the store ahead tries again.
-    private static async ValueTask RepairAsync(
-        Coherence coherence, IEntityLoader loader, List<WriteProtocol.PendingWrite> repairs, bool async, CancellationToken cancellationToken)
+    // Returns the repairs that failed. A failed repair leaves the entity fresh at the database's version for this
+    // check (the database wins); the caller decides what becomes of its token.
+    private static async ValueTask<List<(int Index, WriteProtocol.PendingWrite Write)>> RepairAsync(
+        Coherence coherence, IEntityLoader loader, List<(int Index, WriteProtocol.PendingWrite Write)> repairs, bool async, CancellationToken cancellationToken)
     {
-        foreach (WriteProtocol.PendingWrite repair in repairs)
+        var failed = new List<(int Index, WriteProtocol.PendingWrite Write)>();
+        foreach ((int index, WriteProtocol.PendingWrite repair) in repairs)
         {
             try
             {
@@ -378,24 +437,35 @@ internal static class FreshnessCheck
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                Log.RepairFailed(coherence.Logger, repair.State.Type.Name, repair.State.Entity.SharedKey, ex);
+                Log.RepairFailed(coherence.Logger, repair.State.Type.Name, coherence.KeyForLog(repair.State.StoreKey), ex);
+                failed.Add((index, repair));
             }
         }
+
+        return failed;
     }
 
-    private static Verdict FromDatabaseVersion(Coherence coherence, SharedEntityState state, long? version, long deletedAt = 0)
+    // token: what the store said, when it claimed a version (Ahead) that the database may not have.
+    private static Verdict FromDatabaseVersion(Coherence coherence, SharedEntityState state, long? version, Verdict token = default)
     {
         long local = state.LocalVersion;
+        bool inTransaction = state.Loader.ReadsInTransaction;
         switch (version)
         {
             case null:
                 return Verdict.Deleted;
-            case { } v when deletedAt > v && !state.Loader.ReadsInTransaction:
-                // The row lives below its deletion's token: reload it and move it past the token, or every write of
-                // it would find the store ahead until the token expires.
+            case { } v when token.Ahead > v && token.Cas != 0 && (inTransaction || token.Ahead - v > TokenDamage.MaxAhead):
+                // A dirty or deleted token ahead of the row, where the row cannot move past it (inside a transaction,
+                // or so far that no process can hold such a version): replaced from a locking read, as a miss would be.
                 coherence.Metrics.StoreAhead.Add(1);
-                Log.DatabaseBehind(coherence.Logger, state.Type.Name, state.Entity.SharedKey, v, "deletion token of version", deletedAt);
-                return new Verdict(Outcome.Reload, v, Ahead: deletedAt);
+                Log.DatabaseBehind(coherence.Logger, state.Type.Name, coherence.KeyForLog(state.StoreKey), v, "store's token of version", token.Ahead);
+                return new Verdict(Outcome.Fill, Cas: token.Cas);
+            case { } v when token.Ahead > v && !inTransaction:
+                // The row lives below its deletion's token (or below a write that never happened): reload it and move
+                // it past the token, or every write of it would find the store ahead until the token expires.
+                coherence.Metrics.StoreAhead.Add(1);
+                Log.DatabaseBehind(coherence.Logger, state.Type.Name, coherence.KeyForLog(state.StoreKey), v, "store's token of version", token.Ahead);
+                return new Verdict(Outcome.Reload, v, Cas: token.Cas, Ahead: token.Ahead);
             case { } v when v == local:
                 return state.MustReload ? Verdict.ReloadTo(local) : Verdict.Fresh;
             case { } v when v > local:
@@ -408,7 +478,7 @@ internal static class FreshnessCheck
                 // Outside any transaction the database has gone back (a restore, a failover to a lagging replica): it
                 // wins. The reload takes its row, and the repair moves its version past ours.
                 coherence.Metrics.StoreAhead.Add(1);
-                Log.DatabaseBehind(coherence.Logger, state.Type.Name, state.Entity.SharedKey, v, "copy this process holds, at version", local);
+                Log.DatabaseBehind(coherence.Logger, state.Type.Name, coherence.KeyForLog(state.StoreKey), v, "copy this process holds, at version", local);
                 return new Verdict(Outcome.Reload, v, Ahead: local);
         }
     }
@@ -418,9 +488,9 @@ internal static class FreshnessCheck
 
     /// <param name="Outcome">What to do next.</param>
     /// <param name="Value">Reload: the lowest acceptable version, or the serial to record.</param>
-    /// <param name="Cas">Fill: the lease placeholder's CAS.</param>
+    /// <param name="Cas">Fill: the CAS of the lease placeholder or of the token to replace; otherwise the CAS of the token read, if any.</param>
     /// <param name="SerialKnown">Serial-only reload: whether <paramref name="Value"/> is a serial read before the reload.</param>
-    /// <param name="Ahead">Reload: a version this process saw that the database no longer has (its row then moves past it).</param>
+    /// <param name="Ahead">A version the store or this process claims that the database may not have (its row then moves past it).</param>
     private readonly record struct Verdict(Outcome Outcome, long Value = 0, ulong Cas = 0, bool SerialKnown = false, long Ahead = 0)
     {
         public static Verdict Fresh => new(Outcome.Fresh);

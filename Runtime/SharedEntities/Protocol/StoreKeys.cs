@@ -7,17 +7,16 @@ namespace SharedEntities.Protocol;
 
 /// <summary>
 /// Turns <c>{prefix}{entity name}:{key}</c> into a key every store accepts, memcached included: at most 250 bytes of
-/// printable ASCII with no space. A key made only of <c>[A-Za-z0-9_.:\-`]</c> and short enough is used as it is; any
-/// other key (long, Unicode, spaces, control characters) becomes <c>{prefix}~{base64url(SHA-256(utf-8 key))}</c>.
-/// The two forms cannot collide: '~' never occurs in a key used as it is.
+/// printable ASCII with no space, whatever the prefix, the entity name and the key. A key made only of
+/// <c>[A-Za-z0-9_.:\-`]</c> that fits (with its prefix) in 250 bytes is used as it is, unless every key is to be
+/// hashed; any other key (long, Unicode, spaces, control characters) becomes <c>{prefix}~{base64url(hash)}</c>, the
+/// hash being SHA-256 of the UTF-8 key, or HMAC-SHA-256 with a secret. The two forms cannot collide: '~' never occurs
+/// in a key used as it is.
 /// </summary>
 public static class StoreKeys
 {
     /// <summary>The longest key memcached accepts.</summary>
     public const int MaxKeyLength = 250;
-
-    // A plain key leaves room for the longest prefix we allow and stays readable in memcached tools.
-    private const int MaxPlainLength = 200;
 
     /// <summary>The longest prefix accepted (it is part of every key, hashed or not).</summary>
     public const int MaxPrefixLength = 64;
@@ -43,30 +42,73 @@ public static class StoreKeys
             throw new ArgumentException($"The key prefix is {prefix.Length} characters long; at most {MaxPrefixLength} are allowed.", nameof(prefix));
         }
 
-        foreach (char c in prefix)
+        for (int i = 0; i < prefix.Length; i++)
         {
+            char c = prefix[i];
             if (!IsPlain(c))
             {
+                // The prefix is shown with its unusual characters escaped: a raw CR, LF or NUL would break the message.
                 throw new ArgumentException(
-                    $"The key prefix '{prefix}' contains '{c}' (U+{(int)c:X4}); use letters, digits and _ . : - only.",
+                    $"The key prefix \"{Escape(prefix)}\" contains U+{(int)c:X4} at position {i}; use letters, digits and _ . : - only.",
                     nameof(prefix));
             }
         }
     }
 
     /// <summary>The store key of one entity.</summary>
-    public static string For(string prefix, string entityName, object key)
+    public static string For(string prefix, string entityName, object key) => For(prefix, entityName, key, hashAll: false, secret: null);
+
+    /// <summary>
+    /// The store key of one entity; with <paramref name="hashAll"/>, every key is hashed (so that no key value appears
+    /// in the store), with HMAC-SHA-256 under <paramref name="secret"/> when one is given.
+    /// </summary>
+    public static string For(string prefix, string entityName, object key, bool hashAll, ReadOnlySpan<byte> secret)
     {
+        ArgumentNullException.ThrowIfNull(prefix);
         ArgumentNullException.ThrowIfNull(entityName);
         string natural = string.Concat(entityName, ":", FormatKeyValue(key));
-        if (natural.Length <= MaxPlainLength && IsPlain(natural))
+        if (!hashAll && prefix.Length + natural.Length <= MaxKeyLength && IsPlain(natural))
         {
             return prefix + natural;
         }
 
         Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
-        SHA256.HashData(Encoding.UTF8.GetBytes(natural), hash);
+        byte[] bytes = Encoding.UTF8.GetBytes(natural);
+        if (secret.IsEmpty)
+        {
+            SHA256.HashData(bytes, hash);
+        }
+        else
+        {
+            HMACSHA256.HashData(secret, bytes, hash);
+        }
+
         return string.Concat(prefix, "~", Base64Url.EncodeToString(hash));
+    }
+
+    /// <summary>
+    /// How a store key appears in log messages when keys are not to be logged: a short reference (the first 12
+    /// characters of base64url(SHA-256(key))) that is the same in every process, so that lines about one entity can
+    /// still be matched.
+    /// </summary>
+    public static string Reference(string storeKey)
+    {
+        ArgumentNullException.ThrowIfNull(storeKey);
+        Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
+        SHA256.HashData(Encoding.UTF8.GetBytes(storeKey), hash);
+        return string.Concat("key#", Base64Url.EncodeToString(hash[..9]));
+    }
+
+    /// <summary><paramref name="text"/> with control and non-ASCII characters written as <c>\uXXXX</c>.</summary>
+    internal static string Escape(string text)
+    {
+        var builder = new StringBuilder(text.Length);
+        foreach (char c in text)
+        {
+            _ = c is >= ' ' and <= '~' ? builder.Append(c) : builder.Append(CultureInfo.InvariantCulture, $"\\u{(int)c:X4}");
+        }
+
+        return builder.ToString();
     }
 
     private static bool IsPlain(string s)

@@ -145,6 +145,7 @@ public sealed class WritePublication
         }
 
         await _coherence.ExecuteAsync(batch, async, cancellationToken).ConfigureAwait(false);
+        await ReplaceDamageAsync(batch, async, cancellationToken).ConfigureAwait(false);
         for (int i = 0; i < batch.Count; i++)
         {
             if (batch[i] is { Status: StoreStatus.NotStored, Value: var current } && new SharedToken(current) is { IsValid: true } found &&
@@ -159,7 +160,7 @@ public sealed class WritePublication
                 }
 
                 _coherence.Metrics.StoreAhead.Add(1);
-                Log.StoreAheadOnWrite(_coherence.Logger, batch.Operations[i].Key, found.ToString(), entry.NewVersion ?? 0);
+                Log.StoreAheadOnWrite(_coherence.Logger, _coherence.KeyForLog(batch.Operations[i].Key), found.ToString(), entry.NewVersion ?? 0);
                 throw new StaleEntityException(
                     entry.Entity.SharedType.Name,
                     entry.Entity.SharedKey,
@@ -171,17 +172,55 @@ public sealed class WritePublication
 
             if (batch[i].IsFailure)
             {
-                Log.DirtyRaiseFailed(_coherence.Logger, batch.Operations[i].Key, _coherence.Options.AllowCommitWhenStoreUnavailable, batch[i].Error);
+                Log.DirtyRaiseFailed(_coherence.Logger, _coherence.KeyForLog(batch.Operations[i].Key), _coherence.Options.AllowCommitWhenStoreUnavailable, batch[i].Error);
                 (_notRaised ??= new(StringComparer.Ordinal)).Add(batch.Operations[i].Key);
                 if (!_coherence.Options.AllowCommitWhenStoreUnavailable)
                 {
                     throw new SharedStoreUnavailableException(
-                        $"The shared store did not take the dirty token of '{batch.Operations[i].Key}' ({batch[i].Status}), so the commit was not made: " +
+                        $"The shared store did not take the dirty token of {EntryOfRaise(i).Entity.SharedType.Name} {_coherence.KeyForLog(batch.Operations[i].Key)} ({batch[i].Status}), so the commit was not made: " +
                         "committing without it could let other processes accept the old version. Retry when the store is back, or see " +
                         "CoherenceOptions.AllowCommitWhenStoreUnavailable.",
                         batch[i].Error);
                 }
             }
+        }
+    }
+
+    // Raises that found a value the library cannot have written (not a token of a versioned entity, or one so far
+    // ahead that no process can hold its version): replaced by CAS over exactly that value, as a miss would be. The
+    // writer holds the row's lock, so nothing newer can be in flight. A replacement that fails leaves the raise failed.
+    private async ValueTask ReplaceDamageAsync(StoreBatch raises, bool async, CancellationToken cancellationToken)
+    {
+        var replacements = new StoreBatch();
+        var indexes = new List<int>();
+        for (int i = 0; i < raises.Count; i++)
+        {
+            StoreOperation raise = raises.Operations[i];
+            if (raises[i] is { Status: StoreStatus.NotStored, Cas: not 0 } refused &&
+                TokenDamage.IsReplaceableByWriter(new SharedToken(refused.Value), new SharedToken(raise.Value).Version))
+            {
+                replacements.Add(raise with { Kind = StoreOperationKind.Fill, Cas = refused.Cas });
+                indexes.Add(i);
+            }
+        }
+
+        if (replacements.Count == 0)
+        {
+            return;
+        }
+
+        await _coherence.ExecuteAsync(replacements, async, cancellationToken).ConfigureAwait(false);
+        for (int j = 0; j < indexes.Count; j++)
+        {
+            int i = indexes[j];
+            Entry entry = EntryOfRaise(i);
+            string found = new SharedToken(raises[i].Value).ToString();
+            _coherence.Metrics.DamagedTokens.Add(1);
+            Log.DamagedToken(_coherence.Logger, entry.Entity.SharedType.Name, _coherence.KeyForLog(entry.Key), found, "a write found it where its dirty token goes");
+            raises.SetResult(i, replacements[j].Status == StoreStatus.Stored
+                ? replacements[j]
+                : new StoreResult(StoreStatus.Failed, Error: new InvalidOperationException(
+                    $"The shared store held {found}, a value the library does not write, where the dirty token goes, and it changed while being replaced.")));
         }
     }
 
@@ -255,7 +294,7 @@ public sealed class WritePublication
             Entry entry = published[i];
             if (result.IsFailure)
             {
-                Log.PublishFailed(_coherence.Logger, entry.Key, result.Status, result.Error);
+                Log.PublishFailed(_coherence.Logger, _coherence.KeyForLog(entry.Key), result.Status, result.Error);
             }
 
             if (batch.Operations[i].Kind != StoreOperationKind.Increment || entry.Entity.SharedState is not { } state)

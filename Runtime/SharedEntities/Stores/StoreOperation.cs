@@ -10,13 +10,17 @@ public enum StoreOperationKind : byte
     /// </summary>
     Read,
 
-    /// <summary>Set the value to <c>max(current, value)</c>; a missing item or a placeholder counts as below everything.</summary>
+    /// <summary>Set the value to <c>max(current, value)</c>; a missing item, a placeholder or a damaged value counts as below everything.</summary>
     Raise,
 
     /// <summary>Set the value only if the current value equals <see cref="StoreOperation.Expected"/>; a miss stores nothing.</summary>
     Publish,
 
-    /// <summary>Set the value only if the item is still the lease placeholder identified by <see cref="StoreOperation.Cas"/>.</summary>
+    /// <summary>
+    /// Set the value only if the item is still the one identified by <see cref="StoreOperation.Cas"/>: the lease
+    /// placeholder a read created, or a value a read reported as <see cref="StoreStatus.Damaged"/> (or that the caller
+    /// found unusable), which is replaced exactly as it was seen.
+    /// </summary>
     Fill,
 
     /// <summary>Add one to an existing value atomically; a miss stores nothing; a tombstone is not incremented (<see cref="StoreStatus.NotStored"/>).</summary>
@@ -60,6 +64,12 @@ public enum StoreStatus : byte
 
     /// <summary>A read missed and another caller holds the lease.</summary>
     LeaseLost,
+
+    /// <summary>
+    /// A read found a value that is not a token (not a number, too large): something other than this library wrote
+    /// it. <see cref="StoreResult.Cas"/> identifies it, so that a <see cref="StoreOperationKind.Fill"/> can replace it.
+    /// </summary>
+    Damaged,
 
     /// <summary>The write was applied; <see cref="StoreResult.Value"/> is the value now stored (its <see cref="StoreResult.Cas"/> may be 0: a store need not fetch it).</summary>
     Stored,

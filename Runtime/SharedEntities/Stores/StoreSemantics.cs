@@ -60,7 +60,7 @@ internal static class StoreSemantics
                 return hasValue ? new StoreResult(StoreStatus.NotStored, item.Value, item.Cas) : new StoreResult(StoreStatus.NotStored);
 
             case StoreOperationKind.Fill:
-                return exists && item.IsPlaceholder && item.Cas == op.Cas
+                return exists && item.Cas == op.Cas
                     ? Stored(items.Put(op.Key, op.Value, op.Ttl, isPlaceholder: false))
                     : new StoreResult(StoreStatus.NotStored, hasValue ? item.Value : 0);
 
