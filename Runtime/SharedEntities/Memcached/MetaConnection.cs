@@ -12,11 +12,13 @@ namespace SharedEntities.Memcached;
 /// the server has moved past them.
 /// </summary>
 /// <remarks>
-/// <para>Anything unexpected — a malformed, truncated or unattributable reply, an error line, a reset, a timeout —
-/// closes the connection and fails the whole exchange: afterwards nothing on the wire can be trusted. The single
-/// exception is memcached's <c>CLIENT_ERROR</c> for incrementing a value that is not a number (the tombstone): it is
-/// the answer to that <c>ma</c>, which the connection makes attributable by never sending the request before an
-/// <c>ma</c> in quiet mode.</para>
+/// <para>Anything that puts the stream out of step — a malformed, truncated or unattributable reply, an error line, a
+/// reset, a timeout — closes the connection and fails the whole exchange: afterwards nothing on the wire can be
+/// trusted. A well-framed value that is not a token (too long, or any bytes) is not such a fault: it is what one key
+/// holds, read past and reported for that key as <see cref="MetaValueKind.Other"/>. The single error line accepted is
+/// memcached's <c>CLIENT_ERROR</c> for incrementing a value that is not a number (the tombstone): it is the answer to
+/// that <c>ma</c>, which the connection makes attributable by never sending the request before an <c>ma</c> in quiet
+/// mode.</para>
 /// <para>Not thread-safe: one exchange at a time (the node's pool hands a connection to one caller).</para>
 /// </remarks>
 internal sealed class MetaConnection : IDisposable
@@ -27,8 +29,17 @@ internal sealed class MetaConnection : IDisposable
     /// <summary>The longest reply line accepted.</summary>
     internal const int MaxLineLength = 4096;
 
-    /// <summary>The largest value block accepted (memcached's default item size limit).</summary>
-    internal const int MaxValueLength = 1024 * 1024;
+    /// <summary>
+    /// The largest value block accepted: memcached's largest item (<c>-I</c> goes up to 1 GB). A larger size cannot be
+    /// a value memcached holds, so the reply is taken as garbage and the stream as out of step.
+    /// </summary>
+    internal const int MaxValueLength = 1024 * 1024 * 1024;
+
+    /// <summary>
+    /// Value blocks up to this size are kept and classified; a longer one cannot be a token (at most 20 digits), so it
+    /// is read past as it arrives, never held whole, and reported as <see cref="MetaValueKind.Other"/> for its key.
+    /// </summary>
+    internal const int MaxKeptValueLength = 1024;
 
     /// <summary>A key that exists only to probe for flags at connect.</summary>
     internal const string ProbeKey = "sharedentities:probe";
@@ -37,9 +48,14 @@ internal sealed class MetaConnection : IDisposable
 
     private readonly Socket _socket;
     private readonly byte[] _send = new byte[ChunkBytes + StoreKeyLimit + MetaRequest.MaxOverhead + 8];
-    private byte[] _receive = new byte[64 * 1024];
+    // Never grows: a reply line (MaxLineLength) and a kept value block (MaxKeptValueLength) both fit.
+    private readonly byte[] _receive = new byte[64 * 1024];
     private int _receiveStart;
     private int _receiveEnd;
+    private bool _skipping; // A value block too long to keep is being read past: _skipRemaining of its bytes are still to come.
+    private long _skipRemaining;
+    private int _skipIndex;
+    private MetaReply _skipReply;
     private uint _nextOpaque = 1;
     private int _receiveTimeout = -1;
     private int _sendTimeout = -1;
@@ -69,6 +85,9 @@ internal sealed class MetaConnection : IDisposable
 
     /// <summary>The connection failed or was closed; it must not be used again.</summary>
     public bool IsBroken => _broken;
+
+    /// <summary>The size of the receive buffer (for tests: a value read past does not grow it).</summary>
+    internal int ReceiveBufferSize => _receive.Length;
 
     /// <summary>What this connection last saw of each key (this server run only: see <see cref="CasHints"/>).</summary>
     public CasHints Hints { get; } = new();
@@ -401,6 +420,7 @@ internal sealed class MetaConnection : IDisposable
     private async ValueTask ExchangeCoreAsync(MetaRequest[] requests, int count, MetaReply[] replies, IExchangeParty? party, long deadline, bool async)
     {
         party?.BeforeSend(Hints);
+        _skipping = false;
         uint firstOpaque = _nextOpaque;
         _nextOpaque = unchecked(_nextOpaque + (uint)count);
 
@@ -483,12 +503,18 @@ internal sealed class MetaConnection : IDisposable
         return i;
     }
 
-    // Reads one complete reply from the buffer, if there is one, and applies it. Returns false (having changed
-    // nothing) when more bytes are needed; throws on anything unacceptable.
+    // Reads one complete reply from the buffer, if there is one, and applies it. Returns false when more bytes are
+    // needed (having changed nothing, except for consuming the bytes of a value block it is reading past); throws on
+    // anything that puts the stream out of step.
     private bool TryReadReply(
         MetaRequest[] requests, int count, int chunkEnd, MetaReply[] replies, uint firstOpaque, ref int next, out bool chunkDone)
     {
         chunkDone = false;
+        if (_skipping)
+        {
+            return TrySkipValue(requests, replies, ref next);
+        }
+
         if (!TryReadLine(out Range lineRange))
         {
             return false;
@@ -598,6 +624,22 @@ internal sealed class MetaConnection : IDisposable
             throw Malformed(line, $"'{Describe(line[..2])}' is not an answer to {request.Verb} (O{echoed}, key {request.Key})");
         }
 
+        if (status == MetaStatus.Value && valueLength > MaxKeptValueLength)
+        {
+            // Too long to be a token, yet well framed: a value of this key only (written by something other than this
+            // store), not a fault of the server. Read past it as it arrives; its CAS lets the key be replaced.
+            reply.ValueLength = valueLength;
+            reply.ValueKind = MetaValueKind.Other;
+            ResolveQuiet(requests, count, next, index, replies, echoed);
+            next = index;
+            _skipping = true;
+            _skipRemaining = valueLength;
+            _skipIndex = index;
+            _skipReply = reply;
+            _receiveStart = lineEnd;
+            return true;
+        }
+
         if (status == MetaStatus.Value)
         {
             int dataStart = lineEnd;
@@ -622,6 +664,43 @@ internal sealed class MetaConnection : IDisposable
         replies[index] = reply;
         next = index + 1;
         _receiveStart = lineEnd;
+        return true;
+    }
+
+    // Consumes what has arrived of the value block being read past; when it and its CRLF are through, its reply is final.
+    private bool TrySkipValue(MetaRequest[] requests, MetaReply[] replies, ref int next)
+    {
+        int buffered = _receiveEnd - _receiveStart;
+        if (_skipRemaining > 0)
+        {
+            int take = (int)Math.Min(buffered, _skipRemaining);
+            _receiveStart += take;
+            _skipRemaining -= take;
+            buffered -= take;
+            if (_skipRemaining > 0)
+            {
+                return false;
+            }
+        }
+
+        if (buffered < 2)
+        {
+            return false;
+        }
+
+        if (!_receive.AsSpan(_receiveStart, 2).SequenceEqual("\r\n"u8))
+        {
+            MetaRequest request = requests[_skipIndex];
+            throw new MemcachedProtocolException(
+                Endpoint,
+                $"memcached at {Endpoint.Address} sent a {_skipReply.ValueLength}-byte value block for {request.Verb} {request.Key} that is not followed by CRLF " +
+                "(truncated or mis-sized); the connection was closed.");
+        }
+
+        _receiveStart += 2;
+        _skipping = false;
+        replies[_skipIndex] = _skipReply;
+        next = _skipIndex + 1;
         return true;
     }
 
@@ -742,12 +821,6 @@ internal sealed class MetaConnection : IDisposable
             _receive.AsSpan(_receiveStart, _receiveEnd - _receiveStart).CopyTo(_receive);
             _receiveEnd -= _receiveStart;
             _receiveStart = 0;
-        }
-
-        if (_receiveEnd == _receive.Length)
-        {
-            // Only a value block can be this long: its size was checked against MaxValueLength.
-            Array.Resize(ref _receive, Math.Min(_receive.Length * 2, MaxValueLength + MaxLineLength + 2));
         }
 
         int received;
