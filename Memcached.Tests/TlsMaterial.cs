@@ -1,4 +1,6 @@
 using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
@@ -105,6 +107,36 @@ public sealed class SecureMemcached : IDisposable
         options.Password = Material.Password;
         options.ConnectTimeout = TimeSpan.FromSeconds(10);
         options.OperationTimeout = TimeSpan.FromSeconds(10);
+    }
+
+    /// <summary>One statistic from <c>stats</c>, asked over TLS with the credentials (the plain <see cref="MemcachedServer.Stat"/> cannot).</summary>
+    public long Stat(string name)
+    {
+        using var client = new TcpClient();
+        client.Connect(IPAddress.Loopback, Server.Port);
+        client.ReceiveTimeout = client.SendTimeout = 5000;
+        string expected = Material.Certificate.GetCertHashString();
+        using var tls = new SslStream(client.GetStream(), false, (_, certificate, _, _) => certificate?.GetCertHashString() == expected);
+        tls.AuthenticateAsClient("127.0.0.1");
+        string credentials = $"{TlsMaterial.Username} {Material.Password}";
+        tls.Write(System.Text.Encoding.ASCII.GetBytes($"set auth 0 -1 {credentials.Length}\r\n{credentials}\r\nstats\r\n"));
+        var reply = new System.Text.StringBuilder();
+        byte[] buffer = new byte[16 * 1024];
+        for (int reads = 0; reads < 1000 && !reply.ToString().EndsWith("END\r\n", StringComparison.Ordinal); reads++)
+        {
+            int read = tls.Read(buffer);
+            if (read == 0)
+            {
+                break;
+            }
+
+            reply.Append(System.Text.Encoding.ASCII.GetString(buffer, 0, read));
+        }
+
+        string prefix = $"STAT {name} ";
+        string line = reply.ToString().Split("\r\n").FirstOrDefault(l => l.StartsWith(prefix, StringComparison.Ordinal))
+            ?? throw new InvalidOperationException($"memcached has no statistic '{name}': {reply}");
+        return long.Parse(line[prefix.Length..], System.Globalization.CultureInfo.InvariantCulture);
     }
 
     public void Dispose()
