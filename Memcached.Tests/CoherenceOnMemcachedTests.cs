@@ -112,6 +112,53 @@ public sealed class CoherenceOnMemcachedTests
     }
 
     [Fact]
+    public async Task Entities_are_checked_and_committed_over_tls_with_authentication()
+    {
+        using var secure = new SecureMemcached();
+        using var rig = new Rig(secure.Server.Address, secure.Configure);
+        Sheet[] inB = rig.B.LoadAll();
+        await rig.B.CheckAllAsync(inB); // fills every token
+        await rig.A.RenameAsync([.. Enumerable.Range(0, 10)], "renamed");
+
+        long fallbacks = 0;
+        long reloads = 0;
+        using (Count(rig.B.Metrics.Fallbacks, value => Interlocked.Add(ref fallbacks, value)))
+        using (Count(rig.B.Metrics.Reloads, value => Interlocked.Add(ref reloads, value)))
+        {
+            await rig.B.CheckAllAsync(inB);
+        }
+
+        Assert.All(inB, sheet => Assert.Equal(sheet.Id < 10 ? $"renamed {sheet.Id}" : $"sheet {sheet.Id}", sheet.Title));
+        Assert.Equal(0, fallbacks); // the store vouched for every entity
+        Assert.Equal(10, reloads);
+
+        await rig.B.RenameAsync(inB[20], "by B");
+        Sheet[] inA = rig.A.LoadAll();
+        await rig.A.CheckAllAsync(inA);
+        Assert.Equal("by B", inA[20].Title);
+    }
+
+    [Fact]
+    public async Task A_process_with_a_wrong_password_reads_through_the_database_and_its_commits_are_refused()
+    {
+        using var secure = new SecureMemcached();
+        using var rig = new Rig(secure.Server.Address, secure.Configure, configureB: o => o.Password = "wrong-password");
+        Sheet[] inB = rig.B.LoadAll();
+        await rig.A.RenameAsync([.. Enumerable.Range(0, Sheets)], "v2");
+
+        long fallbacks = 0;
+        using (Count(rig.B.Metrics.Fallbacks, value => Interlocked.Add(ref fallbacks, value)))
+        {
+            await rig.B.CheckAllAsync(inB);
+        }
+
+        Assert.All(inB, sheet => Assert.Equal($"v2 {sheet.Id}", sheet.Title));
+        Assert.Equal(Sheets, fallbacks);
+        await Assert.ThrowsAsync<SharedStoreUnavailableException>(() => rig.B.RenameAsync(inB[0], "refused"));
+        Assert.Equal("v2 0", rig.Database.ValueOf("Sheet", 0, 0));
+    }
+
+    [Fact]
     public async Task Evicted_tokens_are_misses_never_fresh()
     {
         using var server = MemcachedServer.Create(memoryMb: 2);
@@ -155,7 +202,7 @@ public sealed class CoherenceOnMemcachedTests
     /// <summary>One database double with <see cref="Sheets"/> sheets and two "processes", each with its own memcached client.</summary>
     private sealed class Rig : IDisposable
     {
-        public Rig(string servers, Action<MemcachedClientOptions>? configure = null)
+        public Rig(string servers, Action<MemcachedClientOptions>? configure = null, Action<MemcachedClientOptions>? configureB = null)
         {
             for (int id = 0; id < Sheets; id++)
             {
@@ -163,7 +210,11 @@ public sealed class CoherenceOnMemcachedTests
             }
 
             A = new Process(Database, Store(servers, configure));
-            B = new Process(Database, Store(servers, configure));
+            B = new Process(Database, Store(servers, o =>
+            {
+                configure?.Invoke(o);
+                configureB?.Invoke(o);
+            }));
         }
 
         public InMemoryEntityDatabase Database { get; } = new();

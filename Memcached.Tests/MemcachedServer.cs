@@ -14,18 +14,20 @@ public sealed class MemcachedServer : IDisposable
 {
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(10);
     private readonly int _memoryMb;
+    private readonly string[] _extraArguments;
     private readonly StringBuilder _log = new();
     private Process? _process;
 
     public MemcachedServer()
-        : this(memoryMb: 64)
+        : this(memoryMb: 64, [])
     {
     }
 
     // Not public: xunit wants one public constructor on a fixture. Tests that need a small server call Create.
-    private MemcachedServer(int memoryMb)
+    private MemcachedServer(int memoryMb, string[] extraArguments)
     {
         _memoryMb = memoryMb;
+        _extraArguments = extraArguments;
         for (int attempt = 1; ; attempt++)
         {
             Port = FreePort();
@@ -42,7 +44,13 @@ public sealed class MemcachedServer : IDisposable
     }
 
     /// <summary>A server with <paramref name="memoryMb"/> megabytes of item memory (<c>-m</c>).</summary>
-    public static MemcachedServer Create(int memoryMb) => new(memoryMb);
+    public static MemcachedServer Create(int memoryMb) => new(memoryMb, []);
+
+    /// <summary>
+    /// A server started with <paramref name="extraArguments"/> after the usual ones (e.g. <c>-I 2m</c> for a larger
+    /// item size limit, <c>-Z</c> for TLS, <c>-Y file</c> for authentication); they apply to every (re)start.
+    /// </summary>
+    public static MemcachedServer WithArguments(params string[] extraArguments) => new(memoryMb: 64, extraArguments);
 
     /// <summary>The port memcached listens on (127.0.0.1 only).</summary>
     public int Port { get; private set; }
@@ -75,7 +83,7 @@ public sealed class MemcachedServer : IDisposable
             start.ArgumentList.Add("nobody");
         }
 
-        foreach (string argument in new[] { "-l", "127.0.0.1", "-p", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-U", "0", "-m", _memoryMb.ToString(System.Globalization.CultureInfo.InvariantCulture), "-t", "2" })
+        foreach (string argument in new[] { "-l", "127.0.0.1", "-p", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-U", "0", "-m", _memoryMb.ToString(System.Globalization.CultureInfo.InvariantCulture), "-t", "2" }.Concat(_extraArguments))
         {
             start.ArgumentList.Add(argument);
         }

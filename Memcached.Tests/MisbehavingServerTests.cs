@@ -27,7 +27,9 @@ public sealed class MisbehavingServerTests
     {
         ["malformed line"] = ((c, r) => c.WriteAsync("XX what\r\n"), StoreStatus.Failed, "malformed reply 'XX what'"),
         ["non-numeric size"] = ((c, r) => c.WriteAsync($"VA abc {r[0].Opaque}\r\n"), StoreStatus.Failed, "value size is not a number"),
+        ["value size beyond memcached's largest item"] = ((c, r) => c.WriteAsync($"VA 2147483648 c1 {r[0].Opaque}\r\n"), StoreStatus.Failed, "value size is not a number up to"),
         ["value longer than said"] = ((c, r) => c.WriteAsync($"VA 1 c1 {r[0].Opaque}\r\n12\r\nMN\r\n"), StoreStatus.Failed, "truncated or mis-sized"),
+        ["long value longer than said"] = ((c, r) => c.WriteAsync($"VA 2000 c1 {r[0].Opaque}\r\n{new string('x', 2001)}\r\nMN\r\n"), StoreStatus.Failed, "2000-byte value block for mg k1 that is not followed by CRLF"),
         ["value shorter than said"] = ((c, r) => c.WriteAsync($"VA 5 c1 {r[0].Opaque}\r\n12\r\nMN\r\nMN\r\n"), StoreStatus.Failed, "truncated or mis-sized"),
         ["truncated value, then close"] = (async (c, r) => { await c.WriteAsync($"VA 5 c1 {r[0].Opaque}\r\n12"); c.Close(); }, StoreStatus.Unavailable, "closed the connection in the middle of a reply"),
         ["wrong opaque"] = ((c, r) => c.WriteAsync("VA 1 c1 O999999\r\n5\r\nMN\r\n"), StoreStatus.Failed, "opaque O999999"),

@@ -9,12 +9,20 @@ internal sealed partial record SampleRun(int ExitCode, string Output, string Err
 {
     private static readonly TimeSpan Limit = TimeSpan.FromMinutes(4);
 
-    public static SampleRun Start(params string[] arguments)
+    public static SampleRun Start(params string[] arguments) => Start(new Dictionary<string, string>(), arguments);
+
+    /// <summary>A run with <paramref name="environment"/> added to this process's environment (which the sample's workers inherit).</summary>
+    public static SampleRun Start(IReadOnlyDictionary<string, string> environment, params string[] arguments)
     {
         string sample = Path.Combine(RepositoryRoot(), "samples", "SharedSheets", "bin", Configuration(), "net10.0", "SharedSheets.dll");
         Assert.True(File.Exists(sample), $"The sample is not built: {sample}");
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         start.ArgumentList.Add(sample);
+        foreach ((string name, string value) in environment)
+        {
+            start.Environment[name] = value;
+        }
+
         foreach (string argument in arguments)
         {
             start.ArgumentList.Add(argument);

@@ -46,6 +46,8 @@ public sealed class SampleTests
         SampleRun run = SampleRun.Start("--help");
         Assert.Equal(0, run.ExitCode);
         Assert.Contains("--memcached host:port", run.Output, StringComparison.Ordinal);
+        Assert.Contains("--memcached-ca FILE", run.Output, StringComparison.Ordinal);
+        Assert.Contains(SharedSheets.SampleOptions.MemcachedPasswordVariable, run.Output, StringComparison.Ordinal);
         Assert.Contains("--postgres", run.Output, StringComparison.Ordinal);
         Assert.DoesNotContain("--break-guarantee", run.Output, StringComparison.Ordinal);
     }
@@ -76,6 +78,35 @@ public sealed class SampleOnMemcachedTests : IClassFixture<MemcachedServer>
         SampleTests.AssertGuaranteesHeld(run, processes: 3);
         Assert.Contains($"memcached at {_memcached.Address}", run.Output, StringComparison.Ordinal);
         Assert.True(_memcached.Stat("cmd_get") > 0, "the sample never asked memcached");
+    }
+}
+
+/// <summary>The sample against a memcached that requires TLS and authentication, started by the test.</summary>
+public sealed class SampleOnSecureMemcachedTests(SecureMemcached memcached) : IClassFixture<SecureMemcached>
+{
+    [Fact]
+    public void The_run_over_tls_with_authentication_keeps_every_guarantee()
+    {
+        var environment = new Dictionary<string, string> { [SharedSheets.SampleOptions.MemcachedPasswordVariable] = memcached.Material.Password };
+        SampleRun run = SampleRun.Start(
+            environment,
+            "--memcached", memcached.Server.Address, "--memcached-ca", memcached.Material.CertificateFile, "--memcached-user", TlsMaterial.Username, "--processes", "3");
+        SampleTests.AssertGuaranteesHeld(run, processes: 3);
+        Assert.Contains($"memcached at {memcached.Server.Address} (TLS, authenticated)", run.Output, StringComparison.Ordinal);
+        Assert.True(memcached.Stat("cmd_get") > 0, "the sample never asked memcached");
+        Assert.DoesNotContain(memcached.Material.Password, run.Output + run.Errors, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(new[] { "--memcached-tls" }, "need --memcached")]
+    [InlineData(new[] { "--memcached", "127.0.0.1:1", "--memcached-ca", "/nonexistent/ca.pem" }, "--memcached-ca: no file")]
+    [InlineData(new[] { "--memcached", "127.0.0.1:1", "--memcached-user", "with space" }, "Username must be")]
+    public void Bad_security_arguments_are_refused_with_exit_code_2(string[] arguments, string message)
+    {
+        var environment = new Dictionary<string, string> { [SharedSheets.SampleOptions.MemcachedPasswordVariable] = "pw" };
+        SampleRun run = SampleRun.Start(environment, arguments);
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains(message, run.Errors, StringComparison.Ordinal);
     }
 }
 

@@ -2,6 +2,8 @@ using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Storage;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using Npgsql;
 using SharedEntities;
@@ -16,7 +18,8 @@ namespace SharedSheets;
 /// Where the sheets and the tokens live, as every process of one run sees it. The coordinator creates it (a temp
 /// folder with a SQLite file, or a schema of its own in PostgreSQL) and hands it to its workers in their environment.
 /// </summary>
-internal sealed record Deployment(string DataKind, string Data, string StoreKind, string Store, string KeyPrefix)
+internal sealed record Deployment(
+    string DataKind, string Data, string StoreKind, string Store, string KeyPrefix, bool MemcachedTls = false, string? MemcachedCa = null, string? MemcachedUser = null)
 {
     private static readonly TimeSpan BusyTimeout = TimeSpan.FromSeconds(30);
 
@@ -32,19 +35,20 @@ internal sealed record Deployment(string DataKind, string Data, string StoreKind
         (string storeKind, string store) = options.Memcached is { } servers
             ? ("memcached", servers)
             : ("sqlite", dataKind == "sqlite" ? sqlite : new SqliteConnectionStringBuilder { DataSource = Path.Combine(folder, "tokens.db"), DefaultTimeout = (int)BusyTimeout.TotalSeconds }.ToString());
-        return new Deployment(dataKind, data, storeKind, store, prefix);
+        return new Deployment(
+            dataKind, data, storeKind, store, prefix, options.MemcachedTls, options.MemcachedCa is { } ca ? Path.GetFullPath(ca) : null, options.MemcachedUser);
     }
 
     /// <summary>What the narrative calls it.</summary>
     public string Describe() =>
         (DataKind == "sqlite" ? "a SQLite file" : "PostgreSQL") + " for the sheets, "
-        + (StoreKind == "memcached" ? $"memcached at {Store}" : DataKind == "sqlite" ? "the embedded store (a table of the same file)" : "the embedded store (a SQLite file)")
+        + (StoreKind == "memcached" ? $"memcached at {Store}{DescribeSecurity()}" : DataKind == "sqlite" ? "the embedded store (a table of the same file)" : "the embedded store (a SQLite file)")
         + " for the tokens";
 
     public Coherence CreateCoherence()
     {
         ISharedStore store = StoreKind == "memcached"
-            ? new MemcachedStore(Store)
+            ? new MemcachedStore(MemcachedOptions(Store, MemcachedTls, MemcachedCa, MemcachedUser))
             : new SqliteSharedStore(Store, busyTimeout: BusyTimeout);
         return new Coherence(store, new CoherenceOptions { KeyPrefix = KeyPrefix, OutsideScopeReads = OutsideScopeReads.Throw });
     }
@@ -55,6 +59,49 @@ internal sealed record Deployment(string DataKind, string Data, string StoreKind
         builder = DataKind == "postgres" ? builder.UseNpgsql(Data) : builder.UseSqlite(Data);
         return new SheetsContext(builder.UseSharedEntities(coherence).Options);
     }
+
+    // The password comes from each process's environment (the workers inherit it), never from the deployment's JSON.
+    /// <summary>The memcached client's options of a run (a <see cref="UsageException"/> if the CA file holds no certificate).</summary>
+    public static MemcachedClientOptions MemcachedOptions(string servers, bool tls, string? caFile, string? user)
+    {
+        var options = new MemcachedClientOptions { Servers = servers };
+        if (tls)
+        {
+            options.Tls = new MemcachedTlsOptions();
+            if (caFile is { } ca)
+            {
+                var roots = new X509Certificate2Collection();
+                try
+                {
+                    roots.ImportFromPemFile(ca);
+                }
+                catch (CryptographicException ex)
+                {
+                    throw new UsageException($"--memcached-ca: '{ca}' holds no PEM certificate: {ex.Message}");
+                }
+
+                options.Tls.TrustedCertificates = roots.Count > 0 ? roots : throw new UsageException($"--memcached-ca: '{ca}' holds no PEM certificate.");
+            }
+        }
+
+        if (user is not null)
+        {
+            options.Username = user;
+            options.Password = Environment.GetEnvironmentVariable(SampleOptions.MemcachedPasswordVariable)
+                ?? throw new UsageException($"--memcached-user needs the password in the environment variable {SampleOptions.MemcachedPasswordVariable}.");
+        }
+
+        return options;
+    }
+
+    private string DescribeSecurity() =>
+        (MemcachedTls, MemcachedUser is not null) switch
+        {
+            (true, true) => " (TLS, authenticated)",
+            (true, false) => " (TLS)",
+            (false, true) => " (authenticated, no TLS)",
+            _ => "",
+        };
 
     /// <summary>Creates the sheets table (in the run's own schema on PostgreSQL).</summary>
     public async Task CreateSchemaAsync(SheetsContext db)

@@ -15,6 +15,11 @@ internal sealed record SampleOptions
         Options:
           --memcached host:port[,host:port]  keep the tokens in memcached (default: the embedded store, a table of
                                              the SQLite file; with --postgres, a SQLite file of its own)
+          --memcached-tls                    connect to memcached over TLS (memcached -Z), trusting the system's roots
+          --memcached-ca FILE                trust this CA or server certificate (PEM) for memcached's TLS; implies
+                                             --memcached-tls
+          --memcached-user NAME              authenticate to memcached (memcached -Y) as NAME, with the password in
+                                             the environment variable SHAREDSHEETS_MEMCACHED_PASSWORD
           --postgres "<connection string>"   keep the sheets in PostgreSQL (default: a SQLite file in a temp folder);
                                              the sample creates and drops a schema of its own there
           --processes N                      worker processes, 2 to 16 (default 4)
@@ -22,7 +27,16 @@ internal sealed record SampleOptions
           -h, --help                         this text
         """;
 
+    /// <summary>The environment variable that holds the password of <c>--memcached-user</c> (never on the command line).</summary>
+    public const string MemcachedPasswordVariable = "SHAREDSHEETS_MEMCACHED_PASSWORD";
+
     public string? Memcached { get; init; }
+
+    public bool MemcachedTls { get; init; }
+
+    public string? MemcachedCa { get; init; }
+
+    public string? MemcachedUser { get; init; }
 
     public string? Postgres { get; init; }
 
@@ -45,12 +59,30 @@ internal sealed record SampleOptions
             {
                 "-h" or "--help" => options with { Help = true },
                 "--memcached" => options with { Memcached = Value(args, ref i) },
+                "--memcached-tls" => options with { MemcachedTls = true },
+                "--memcached-ca" => options with { MemcachedCa = Value(args, ref i), MemcachedTls = true },
+                "--memcached-user" => options with { MemcachedUser = Value(args, ref i) },
                 "--postgres" => options with { Postgres = Value(args, ref i) },
                 "--processes" => options with { Processes = Number(args, ref i, 2, 16) },
                 "--loops" => options with { Loops = Number(args, ref i, 1, 100_000) },
                 "--break-guarantee" => options with { BreakGuarantee = true },
                 _ => throw new UsageException($"Unknown argument '{arg}'."),
             };
+        }
+
+        if (options.Memcached is null && (options.MemcachedTls || options.MemcachedUser is not null))
+        {
+            throw new UsageException("--memcached-tls, --memcached-ca and --memcached-user need --memcached.");
+        }
+
+        if (options.MemcachedCa is { } ca && !File.Exists(ca))
+        {
+            throw new UsageException($"--memcached-ca: no file '{ca}'.");
+        }
+
+        if (options.MemcachedUser is not null && string.IsNullOrEmpty(Environment.GetEnvironmentVariable(MemcachedPasswordVariable)))
+        {
+            throw new UsageException($"--memcached-user needs the password in the environment variable {MemcachedPasswordVariable}.");
         }
 
         if (options.Memcached is { } servers)
@@ -62,6 +94,15 @@ internal sealed record SampleOptions
             catch (ArgumentException ex)
             {
                 throw new UsageException($"--memcached: {ex.Message}");
+            }
+
+            try
+            {
+                Deployment.MemcachedOptions(servers, options.MemcachedTls, options.MemcachedCa, options.MemcachedUser).Validate();
+            }
+            catch (ArgumentException ex)
+            {
+                throw new UsageException($"--memcached-user or its password: {ex.Message}"); // never the password itself
             }
         }
 

@@ -1,8 +1,10 @@
+using System.Globalization;
+
 namespace SharedEntities.Memcached;
 
 /// <summary>
-/// Settings of a <see cref="MemcachedStore"/>: the servers, timeouts, the connection pool, reconnects and the circuit
-/// breaker. Token lifetimes are not here: each operation carries its own TTL.
+/// Settings of a <see cref="MemcachedStore"/>: the servers, timeouts, the connection pool, reconnects, the circuit
+/// breaker, TLS and authentication. Token lifetimes are not here: each operation carries its own TTL.
 /// </summary>
 public sealed class MemcachedClientOptions
 {
@@ -46,6 +48,25 @@ public sealed class MemcachedClientOptions
     /// </summary>
     public int MaxCasAttempts { get; set; } = 16;
 
+    /// <summary>
+    /// TLS for every connection (memcached started with <c>-Z</c>); null (the default) for plain TCP. The whole
+    /// connection is encrypted, the authentication included.
+    /// </summary>
+    public MemcachedTlsOptions? Tls { get; set; }
+
+    /// <summary>
+    /// The user of memcached's ASCII authentication (memcached started with <c>-Y authfile</c>, lines
+    /// <c>user:password</c>); null (the default) for none. Set together with <see cref="Password"/>. Without
+    /// <see cref="Tls"/> both cross the network in clear text.
+    /// </summary>
+    public string? Username { get; set; }
+
+    /// <summary>The password of <see cref="Username"/>. Never logged, never in a message or in <see cref="ToString"/>.</summary>
+    public string? Password { get; set; }
+
+    /// <summary>The longest <see cref="Username"/> and <see cref="Password"/> together that memcached 1.6.18 accepts.</summary>
+    internal const int MaxCredentialsLength = 111;
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first setting that is out of range.</summary>
     public void Validate()
     {
@@ -62,6 +83,49 @@ public sealed class MemcachedClientOptions
         RequireRange(MaxConnectionsPerServer, 1, 1024, nameof(MaxConnectionsPerServer));
         RequireRange(CircuitBreakerThreshold, 1, 1000, nameof(CircuitBreakerThreshold));
         RequireRange(MaxCasAttempts, 1, 1000, nameof(MaxCasAttempts));
+        ValidateCredentials();
+        Tls?.Validate();
+    }
+
+    /// <summary>The settings, without the credentials (whether they are set, only).</summary>
+    public override string ToString() => string.Create(
+        CultureInfo.InvariantCulture,
+        $"Servers={Servers}, ConnectTimeout={ConnectTimeout}, OperationTimeout={OperationTimeout}, MaxConnectionsPerServer={MaxConnectionsPerServer}, " +
+        $"Tls={(Tls is null ? "off" : "on")}, Authentication={(Username is null ? "off" : "on")}");
+
+    // memcached splits "user password" at the space and reads its auth file as user:password lines.
+    private void ValidateCredentials()
+    {
+        if (Username is null && Password is null)
+        {
+            return;
+        }
+
+        if (Username is null)
+        {
+            throw new ArgumentException("Username must be set when Password is.", nameof(Username));
+        }
+
+        if (Password is null)
+        {
+            throw new ArgumentException("Password must be set when Username is.", nameof(Password));
+        }
+
+        if (Username.Length == 0 || Username.Any(c => c is < '!' or > '~' or ':'))
+        {
+            throw new ArgumentException("Username must be one or more printable ASCII characters, without spaces or ':' (memcached's auth file holds user:password lines).", nameof(Username));
+        }
+
+        // The message never shows the password, not even a part of it.
+        if (Password.Length == 0 || Password.Any(c => c is < '!' or > '~'))
+        {
+            throw new ArgumentException("Password must be one or more printable ASCII characters, without spaces (memcached splits the credentials at the first space).", nameof(Password));
+        }
+
+        if (Username.Length + Password.Length > MaxCredentialsLength)
+        {
+            throw new ArgumentException($"Password and Username together must be at most {MaxCredentialsLength} characters (memcached refuses longer credentials).", nameof(Password));
+        }
     }
 
     private static void RequirePositive(TimeSpan value, string name)

@@ -56,3 +56,32 @@ public sealed class MemcachedProtocolException : MemcachedException
     {
     }
 }
+
+/// <summary>
+/// The server refused the client's <see cref="MemcachedClientOptions.Username"/> and
+/// <see cref="MemcachedClientOptions.Password"/>, or demands them and none are set. A configuration error: the
+/// server's operations get <see cref="Stores.StoreStatus.Unavailable"/> (readers ask the database) and reconnects back
+/// off as after any failed connect. The message never holds the credentials.
+/// </summary>
+public sealed class MemcachedAuthenticationException : MemcachedUnavailableException
+{
+    /// <summary>Creates the exception.</summary>
+    public MemcachedAuthenticationException(MemcachedEndpoint? server, string message, Exception? innerException = null)
+        : base(server, message, innerException)
+    {
+    }
+}
+
+/// <summary>
+/// The TLS handshake failed: the server's certificate was not trusted (<see cref="PolicyErrors"/> says why), or the
+/// server does not speak TLS. A configuration error, answered like <see cref="MemcachedAuthenticationException"/>.
+/// </summary>
+public sealed class MemcachedTlsException : MemcachedUnavailableException
+{
+    /// <summary>Creates the exception.</summary>
+    public MemcachedTlsException(MemcachedEndpoint? server, string message, System.Net.Security.SslPolicyErrors policyErrors, Exception? innerException = null)
+        : base(server, message, innerException) => PolicyErrors = policyErrors;
+
+    /// <summary>What was wrong with the server's certificate; <see cref="System.Net.Security.SslPolicyErrors.None"/> when the handshake failed for another reason.</summary>
+    public System.Net.Security.SslPolicyErrors PolicyErrors { get; }
+}

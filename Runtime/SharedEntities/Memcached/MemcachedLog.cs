@@ -18,4 +18,10 @@ internal static partial class MemcachedLog
 
     [LoggerMessage(104, LogLevel.Information, "Connected to memcached {Version} at {Server} (E flag: {CasOverride}, md x flag: {ValueRemoval}).")]
     public static partial void Connected(ILogger logger, string server, Version version, bool casOverride, bool valueRemoval);
+
+    [LoggerMessage(105, LogLevel.Warning, "Connecting to memcached at {Server} failed on TLS or authentication; its keys are reported unavailable until it succeeds.")]
+    public static partial void ConnectRefused(ILogger logger, string server, Exception error);
+
+    [LoggerMessage(106, LogLevel.Warning, "memcached credentials are set without TLS: the password crosses the network in clear text.")]
+    public static partial void CredentialsWithoutTls(ILogger logger);
 }

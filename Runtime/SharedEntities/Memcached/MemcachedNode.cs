@@ -11,6 +11,7 @@ namespace SharedEntities.Memcached;
 internal sealed class MemcachedNode : IDisposable
 {
     private readonly MemcachedClientOptions _options;
+    private readonly ConnectionSecurity _security;
     private readonly ILogger _logger;
     private readonly MemcachedMetrics _metrics;
     private readonly TimeProvider _time;
@@ -28,6 +29,7 @@ internal sealed class MemcachedNode : IDisposable
     {
         Endpoint = endpoint;
         _options = options;
+        _security = ConnectionSecurity.From(options);
         _logger = logger;
         _metrics = metrics;
         _time = time;
@@ -161,10 +163,16 @@ internal sealed class MemcachedNode : IDisposable
         MetaConnection connection;
         try
         {
-            connection = await MetaConnection.OpenAsync(Endpoint, _options.ConnectTimeout, async, cancellationToken).ConfigureAwait(false);
+            connection = await MetaConnection.OpenAsync(Endpoint, _options.ConnectTimeout, _security, async, cancellationToken).ConfigureAwait(false);
         }
         catch (MemcachedException ex)
         {
+            if (ex is MemcachedAuthenticationException or MemcachedTlsException)
+            {
+                // A configuration error, not a sick server: say so at every attempt (the backoff spaces them).
+                MemcachedLog.ConnectRefused(_logger, Endpoint.Address, ex);
+            }
+
             lock (_reconnectGate)
             {
                 _connectFailures++;

@@ -48,6 +48,11 @@ public sealed class MemcachedStore : ISharedStore, IAsyncDisposable, IDisposable
         _metrics = new MemcachedMetrics(meterFactory);
         Servers = MemcachedEndpoint.ParseList(options.Servers);
         ILogger log = (ILogger?)logger ?? NullLogger.Instance;
+        if (options.Username is not null && options.Tls is null)
+        {
+            MemcachedLog.CredentialsWithoutTls(log);
+        }
+
         _nodes = [.. Servers.Select(endpoint => new MemcachedNode(endpoint, options, log, _metrics, _time))];
         _ring = new KetamaRing(Servers);
     }

@@ -1,5 +1,7 @@
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using System.Text;
 
 namespace SharedEntities.Memcached;
@@ -12,11 +14,15 @@ namespace SharedEntities.Memcached;
 /// the server has moved past them.
 /// </summary>
 /// <remarks>
-/// <para>Anything unexpected — a malformed, truncated or unattributable reply, an error line, a reset, a timeout —
-/// closes the connection and fails the whole exchange: afterwards nothing on the wire can be trusted. The single
-/// exception is memcached's <c>CLIENT_ERROR</c> for incrementing a value that is not a number (the tombstone): it is
-/// the answer to that <c>ma</c>, which the connection makes attributable by never sending the request before an
-/// <c>ma</c> in quiet mode.</para>
+/// <para>Anything that puts the stream out of step — a malformed, truncated or unattributable reply, an error line, a
+/// reset, a timeout — closes the connection and fails the whole exchange: afterwards nothing on the wire can be
+/// trusted. A well-framed value that is not a token (too long, or any bytes) is not such a fault: it is what one key
+/// holds, read past and reported for that key as <see cref="MetaValueKind.Other"/>. The single error line accepted is
+/// memcached's <c>CLIENT_ERROR</c> for incrementing a value that is not a number (the tombstone): it is the answer to
+/// that <c>ma</c>, which the connection makes attributable by never sending the request before an <c>ma</c> in quiet
+/// mode.</para>
+/// <para>With TLS the same bytes go through an <see cref="SslStream"/> over the socket; with authentication the
+/// connection's first command is memcached's ASCII authentication, sent with the version handshake.</para>
 /// <para>Not thread-safe: one exchange at a time (the node's pool hands a connection to one caller).</para>
 /// </remarks>
 internal sealed class MetaConnection : IDisposable
@@ -27,8 +33,17 @@ internal sealed class MetaConnection : IDisposable
     /// <summary>The longest reply line accepted.</summary>
     internal const int MaxLineLength = 4096;
 
-    /// <summary>The largest value block accepted (memcached's default item size limit).</summary>
-    internal const int MaxValueLength = 1024 * 1024;
+    /// <summary>
+    /// The largest value block accepted: memcached's largest item (<c>-I</c> goes up to 1 GB). A larger size cannot be
+    /// a value memcached holds, so the reply is taken as garbage and the stream as out of step.
+    /// </summary>
+    internal const int MaxValueLength = 1024 * 1024 * 1024;
+
+    /// <summary>
+    /// Value blocks up to this size are kept and classified; a longer one cannot be a token (at most 20 digits), so it
+    /// is read past as it arrives, never held whole, and reported as <see cref="MetaValueKind.Other"/> for its key.
+    /// </summary>
+    internal const int MaxKeptValueLength = 1024;
 
     /// <summary>A key that exists only to probe for flags at connect.</summary>
     internal const string ProbeKey = "sharedentities:probe";
@@ -36,10 +51,18 @@ internal sealed class MetaConnection : IDisposable
     private static ReadOnlySpan<byte> NonNumericError => "CLIENT_ERROR cannot increment or decrement non-numeric value"u8;
 
     private readonly Socket _socket;
+    private SslStream? _tls;
+    private bool _receivedAny;
+    private string _step = "the version handshake"; // what the connect is doing, for messages
     private readonly byte[] _send = new byte[ChunkBytes + StoreKeyLimit + MetaRequest.MaxOverhead + 8];
-    private byte[] _receive = new byte[64 * 1024];
+    // Never grows: a reply line (MaxLineLength) and a kept value block (MaxKeptValueLength) both fit.
+    private readonly byte[] _receive = new byte[64 * 1024];
     private int _receiveStart;
     private int _receiveEnd;
+    private bool _skipping; // A value block too long to keep is being read past: _skipRemaining of its bytes are still to come.
+    private long _skipRemaining;
+    private int _skipIndex;
+    private MetaReply _skipReply;
     private uint _nextOpaque = 1;
     private int _receiveTimeout = -1;
     private int _sendTimeout = -1;
@@ -70,6 +93,9 @@ internal sealed class MetaConnection : IDisposable
     /// <summary>The connection failed or was closed; it must not be used again.</summary>
     public bool IsBroken => _broken;
 
+    /// <summary>The size of the receive buffer (for tests: a value read past does not grow it).</summary>
+    internal int ReceiveBufferSize => _receive.Length;
+
     /// <summary>What this connection last saw of each key (this server run only: see <see cref="CasHints"/>).</summary>
     public CasHints Hints { get; } = new();
 
@@ -98,10 +124,20 @@ internal sealed class MetaConnection : IDisposable
         }
     }
 
-    /// <summary>Connects and reads the server's version and features.</summary>
+    /// <summary>Connects over plain TCP, without authentication, and reads the server's version and features.</summary>
+    public static ValueTask<MetaConnection> OpenAsync(MemcachedEndpoint endpoint, TimeSpan timeout, bool async, CancellationToken cancellationToken) =>
+        OpenAsync(endpoint, timeout, ConnectionSecurity.None, async, cancellationToken);
+
+    /// <summary>
+    /// Connects, runs the TLS handshake and authenticates as <paramref name="security"/> says, and reads the server's
+    /// version and features; all within <paramref name="timeout"/>.
+    /// </summary>
     /// <exception cref="MemcachedUnavailableException">The server cannot be reached, or did not answer in time.</exception>
+    /// <exception cref="MemcachedTlsException">The TLS handshake failed (an untrusted certificate, a server without TLS).</exception>
+    /// <exception cref="MemcachedAuthenticationException">The server refused the credentials, or demands some.</exception>
     /// <exception cref="MemcachedProtocolException">The server is not a memcached that speaks the meta protocol.</exception>
-    public static async ValueTask<MetaConnection> OpenAsync(MemcachedEndpoint endpoint, TimeSpan timeout, bool async, CancellationToken cancellationToken)
+    public static async ValueTask<MetaConnection> OpenAsync(
+        MemcachedEndpoint endpoint, TimeSpan timeout, ConnectionSecurity security, bool async, CancellationToken cancellationToken)
     {
         long deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
         Socket socket = await ConnectAsync(endpoint, timeout, deadline, async, cancellationToken).ConfigureAwait(false);
@@ -109,8 +145,8 @@ internal sealed class MetaConnection : IDisposable
         try
         {
             await connection.RunGuardedAsync(
-                static (c, state, deadline, async) => c.HandshakeAsync(deadline, async),
-                state: 0,
+                static (c, security, deadline, async) => c.HandshakeAsync(security, deadline, async),
+                security,
                 timeout,
                 deadline,
                 requests: null,
@@ -159,6 +195,7 @@ internal sealed class MetaConnection : IDisposable
     public void Dispose()
     {
         _broken = true;
+        _tls?.Dispose();
         _socket.Dispose();
         _deadline?.Dispose();
     }
@@ -303,9 +340,9 @@ internal sealed class MetaConnection : IDisposable
         {
             throw;
         }
-        catch (Exception ex) when (ex is MemcachedException or SocketException or IOException or ObjectDisposedException or OperationCanceledException)
+        catch (Exception ex) when (ex is MemcachedException or SocketException or IOException or ObjectDisposedException or OperationCanceledException or AuthenticationException)
         {
-            string what = requests is null ? "the version handshake"
+            string what = requests is null ? _step
                 : count == 1 ? $"1 request ({requests[0].Verb} {requests[0].Key})"
                 : $"{count} pipelined requests";
             int aborted = Volatile.Read(ref _exchange);
@@ -314,7 +351,7 @@ internal sealed class MetaConnection : IDisposable
                 throw new OperationCanceledException($"Cancelled during {what} with memcached at {Endpoint.Address}; the connection was closed.", ex, cancellationToken);
             }
 
-            if (aborted == TimedOut || ex is SocketException { SocketErrorCode: SocketError.TimedOut or SocketError.WouldBlock })
+            if (aborted == TimedOut || IsSocketTimeout(ex))
             {
                 throw new MemcachedTimeoutException(
                     Endpoint, $"memcached at {Endpoint.Address} did not answer {what} within {timeout.TotalMilliseconds:0} ms; the connection was closed.", ex);
@@ -360,25 +397,60 @@ internal sealed class MetaConnection : IDisposable
         }
     }
 
-    private async ValueTask HandshakeAsync(long deadline, bool async)
+    private async ValueTask HandshakeAsync(ConnectionSecurity security, long deadline, bool async)
     {
-        // The version, then one probe per optional flag: an older server answers CLIENT_ERROR to a flag it lacks.
-        // None of the probes is quiet, so each gets exactly one reply, in order.
-        int length = Encoding.ASCII.GetBytes($"version\r\nmg {ProbeKey} E1 O1\r\nmd {ProbeKey} x O2\r\nmn\r\n", _send);
-        await SendAsync(length, deadline, async).ConfigureAwait(false);
-        string[] lines = new string[4];
+        if (security.UsesTls)
+        {
+            await AuthenticateTlsAsync(security, deadline, async).ConfigureAwait(false);
+        }
+
+        // Authentication must come first (memcached answers anything else 'CLIENT_ERROR unauthenticated' until it has
+        // succeeded); the version, then one probe per optional flag: an older server answers CLIENT_ERROR to a flag it
+        // lacks. None is quiet, so each gets exactly one reply, in order, and all go in one round trip.
+        _step = security.Authenticates ? "authentication and the version handshake" : "the version handshake";
+        int length = security.Authenticates ? security.WriteAuthentication(_send) : 0;
+        length += Encoding.ASCII.GetBytes($"version\r\nmg {ProbeKey} E1 O1\r\nmd {ProbeKey} x O2\r\nmn\r\n", _send.AsSpan(length));
+        try
+        {
+            await SendAsync(length, deadline, async).ConfigureAwait(false);
+        }
+        finally
+        {
+            _send.AsSpan(0, length).Clear(); // the password does not linger in the buffer
+        }
+
+        int first = security.Authenticates ? 1 : 0;
+        string[] lines = new string[first + 4];
         for (int i = 0; i < lines.Length; i++)
         {
             Range line;
-            while (!TryReadLine(out line))
+            try
             {
-                await ReceiveAsync(deadline, async).ConfigureAwait(false);
+                while (!TryReadLine(out line))
+                {
+                    await ReceiveAsync(deadline, async).ConfigureAwait(false);
+                }
+            }
+            catch (Exception ex) when (i == 0 && !security.UsesTls && IsRefusalOfPlainText(ex))
+            {
+                throw new MemcachedUnavailableException(
+                    Endpoint,
+                    $"memcached at {Endpoint.Address} closed the connection without answering {_step} ({Innermost(ex).Message}). " +
+                    "A memcached that requires TLS (started with -Z) does this to a plain connection: set MemcachedClientOptions.Tls.",
+                    ex);
             }
 
             lines[i] = Describe(_receive.AsSpan(line));
             _receiveStart = line.End.Value + 2;
+
+            // A refusal is the only line that comes: memcached answers nothing more on that connection.
+            if (i == 0)
+            {
+                CheckAuthentication(lines[0], security);
+            }
         }
 
+        lines = lines[first..];
         if (!lines[0].StartsWith("VERSION ", StringComparison.Ordinal) || MemcachedServerInfo.ParseVersion(lines[0][8..]) is not { } version)
         {
             throw new MemcachedProtocolException(
@@ -398,9 +470,119 @@ internal sealed class MetaConnection : IDisposable
             || line.StartsWith("SERVER_ERROR", StringComparison.Ordinal);
     }
 
+    // The first reply line of a connect: STORED for the authentication, if one was sent; without one, memcached -Y
+    // answers everything 'CLIENT_ERROR unauthenticated'. No message holds the credentials.
+    private void CheckAuthentication(string line, ConnectionSecurity security)
+    {
+        if (security.Authenticates)
+        {
+            if (line == "STORED")
+            {
+                return;
+            }
+
+            if (line.StartsWith("CLIENT_ERROR", StringComparison.Ordinal))
+            {
+                throw new MemcachedAuthenticationException(
+                    Endpoint,
+                    $"memcached at {Endpoint.Address} refused the authentication (it answered '{line}'): check Username and Password against " +
+                    "the server's auth file (-Y); the connection was closed.");
+            }
+
+            throw new MemcachedProtocolException(
+                Endpoint, $"The server at {Endpoint.Address} answered '{line}' to the authentication; it does not look like memcached.");
+        }
+
+        if (line.StartsWith("CLIENT_ERROR", StringComparison.Ordinal) && line.Contains("unauthenticated", StringComparison.Ordinal))
+        {
+            throw new MemcachedAuthenticationException(
+                Endpoint,
+                $"memcached at {Endpoint.Address} requires authentication (it answered '{line}' to 'version'): set Username and Password; " +
+                "the connection was closed.");
+        }
+    }
+
+    // A plain connection to a TLS server: memcached resets it, or sends a TLS alert record and closes.
+    private bool IsRefusalOfPlainText(Exception ex)
+    {
+        bool closed = ex is MemcachedUnavailableException and not MemcachedTimeoutException
+            || (ex is SocketException or IOException && !IsSocketTimeout(ex));
+        bool tlsRecord = _receiveEnd >= 2 && _receive[0] is 0x15 or 0x16 && _receive[1] == 0x03;
+        return closed && (!_receivedAny || tlsRecord) && Volatile.Read(ref _exchange) is not (TimedOut or Cancelled);
+    }
+
+    private async ValueTask AuthenticateTlsAsync(ConnectionSecurity security, long deadline, bool async)
+    {
+        _step = "the TLS handshake";
+        var tls = new SslStream(new NetworkStream(_socket, ownsSocket: false), leaveInnerStreamOpen: false);
+        _tls = tls;
+        bool refused = false;
+        SslPolicyErrors errors = SslPolicyErrors.None;
+        string chain = "";
+        SslClientAuthenticationOptions options = security.CreateTlsOptions(Endpoint.Host, (e, c) => (refused, errors, chain) = (true, e, c));
+        try
+        {
+            if (async)
+            {
+                await tls.AuthenticateAsClientAsync(options, CancellationToken.None).ConfigureAwait(false);
+            }
+            else
+            {
+                SetTimeout(ref _receiveTimeout, SocketOptionName.ReceiveTimeout, deadline);
+                SetTimeout(ref _sendTimeout, SocketOptionName.SendTimeout, deadline);
+                tls.AuthenticateAsClient(options);
+            }
+        }
+        catch (Exception ex) when (ex is AuthenticationException or IOException && !IsSocketTimeout(ex) && Volatile.Read(ref _exchange) is not (TimedOut or Cancelled))
+        {
+            if (refused)
+            {
+                throw new MemcachedTlsException(
+                    Endpoint,
+                    $"The TLS certificate of memcached at {Endpoint.Address} was not trusted: {errors}{(chain.Length > 0 ? $" ({chain})" : "")}. " +
+                    "Trust its CA or the certificate itself with MemcachedTlsOptions.TrustedCertificates, or decide with a RemoteCertificateValidationCallback; " +
+                    "the connection was closed.",
+                    errors,
+                    ex);
+            }
+
+            throw new MemcachedTlsException(
+                Endpoint,
+                $"The TLS handshake with memcached at {Endpoint.Address} failed: {Innermost(ex).Message} A server that does not speak TLS " +
+                "(memcached started without -Z) ends the handshake this way; the connection was closed.",
+                SslPolicyErrors.None,
+                ex);
+        }
+    }
+
+    private static Exception Innermost(Exception ex)
+    {
+        for (int depth = 0; ex.InnerException is { } inner && depth < 8; depth++)
+        {
+            ex = inner;
+        }
+
+        return ex;
+    }
+
+    // A socket timeout of the synchronous path, however deeply a stream (NetworkStream, SslStream) wrapped it.
+    private static bool IsSocketTimeout(Exception ex)
+    {
+        for (Exception? e = ex; e is not null; e = e.InnerException)
+        {
+            if (e is SocketException { SocketErrorCode: SocketError.TimedOut or SocketError.WouldBlock })
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     private async ValueTask ExchangeCoreAsync(MetaRequest[] requests, int count, MetaReply[] replies, IExchangeParty? party, long deadline, bool async)
     {
         party?.BeforeSend(Hints);
+        _skipping = false;
         uint firstOpaque = _nextOpaque;
         _nextOpaque = unchecked(_nextOpaque + (uint)count);
 
@@ -483,12 +665,18 @@ internal sealed class MetaConnection : IDisposable
         return i;
     }
 
-    // Reads one complete reply from the buffer, if there is one, and applies it. Returns false (having changed
-    // nothing) when more bytes are needed; throws on anything unacceptable.
+    // Reads one complete reply from the buffer, if there is one, and applies it. Returns false when more bytes are
+    // needed (having changed nothing, except for consuming the bytes of a value block it is reading past); throws on
+    // anything that puts the stream out of step.
     private bool TryReadReply(
         MetaRequest[] requests, int count, int chunkEnd, MetaReply[] replies, uint firstOpaque, ref int next, out bool chunkDone)
     {
         chunkDone = false;
+        if (_skipping)
+        {
+            return TrySkipValue(requests, replies, ref next);
+        }
+
         if (!TryReadLine(out Range lineRange))
         {
             return false;
@@ -598,6 +786,22 @@ internal sealed class MetaConnection : IDisposable
             throw Malformed(line, $"'{Describe(line[..2])}' is not an answer to {request.Verb} (O{echoed}, key {request.Key})");
         }
 
+        if (status == MetaStatus.Value && valueLength > MaxKeptValueLength)
+        {
+            // Too long to be a token, yet well framed: a value of this key only (written by something other than this
+            // store), not a fault of the server. Read past it as it arrives; its CAS lets the key be replaced.
+            reply.ValueLength = valueLength;
+            reply.ValueKind = MetaValueKind.Other;
+            ResolveQuiet(requests, count, next, index, replies, echoed);
+            next = index;
+            _skipping = true;
+            _skipRemaining = valueLength;
+            _skipIndex = index;
+            _skipReply = reply;
+            _receiveStart = lineEnd;
+            return true;
+        }
+
         if (status == MetaStatus.Value)
         {
             int dataStart = lineEnd;
@@ -622,6 +826,43 @@ internal sealed class MetaConnection : IDisposable
         replies[index] = reply;
         next = index + 1;
         _receiveStart = lineEnd;
+        return true;
+    }
+
+    // Consumes what has arrived of the value block being read past; when it and its CRLF are through, its reply is final.
+    private bool TrySkipValue(MetaRequest[] requests, MetaReply[] replies, ref int next)
+    {
+        int buffered = _receiveEnd - _receiveStart;
+        if (_skipRemaining > 0)
+        {
+            int take = (int)Math.Min(buffered, _skipRemaining);
+            _receiveStart += take;
+            _skipRemaining -= take;
+            buffered -= take;
+            if (_skipRemaining > 0)
+            {
+                return false;
+            }
+        }
+
+        if (buffered < 2)
+        {
+            return false;
+        }
+
+        if (!_receive.AsSpan(_receiveStart, 2).SequenceEqual("\r\n"u8))
+        {
+            MetaRequest request = requests[_skipIndex];
+            throw new MemcachedProtocolException(
+                Endpoint,
+                $"memcached at {Endpoint.Address} sent a {_skipReply.ValueLength}-byte value block for {request.Verb} {request.Key} that is not followed by CRLF " +
+                "(truncated or mis-sized); the connection was closed.");
+        }
+
+        _receiveStart += 2;
+        _skipping = false;
+        replies[_skipIndex] = _skipReply;
+        next = _skipIndex + 1;
         return true;
     }
 
@@ -716,6 +957,21 @@ internal sealed class MetaConnection : IDisposable
 
     private async ValueTask SendAsync(int length, long deadline, bool async)
     {
+        if (_tls is { } tls)
+        {
+            if (async)
+            {
+                await tls.WriteAsync(_send.AsMemory(0, length)).ConfigureAwait(false);
+            }
+            else
+            {
+                SetTimeout(ref _sendTimeout, SocketOptionName.SendTimeout, deadline);
+                tls.Write(_send, 0, length);
+            }
+
+            return;
+        }
+
         if (async)
         {
             int sent = 0;
@@ -744,21 +1000,19 @@ internal sealed class MetaConnection : IDisposable
             _receiveStart = 0;
         }
 
-        if (_receiveEnd == _receive.Length)
-        {
-            // Only a value block can be this long: its size was checked against MaxValueLength.
-            Array.Resize(ref _receive, Math.Min(_receive.Length * 2, MaxValueLength + MaxLineLength + 2));
-        }
-
         int received;
         if (async)
         {
-            received = await _socket.ReceiveAsync(_receive.AsMemory(_receiveEnd), SocketFlags.None).ConfigureAwait(false);
+            received = _tls is { } tls
+                ? await tls.ReadAsync(_receive.AsMemory(_receiveEnd)).ConfigureAwait(false)
+                : await _socket.ReceiveAsync(_receive.AsMemory(_receiveEnd), SocketFlags.None).ConfigureAwait(false);
         }
         else
         {
             SetTimeout(ref _receiveTimeout, SocketOptionName.ReceiveTimeout, deadline);
-            received = _socket.Receive(_receive, _receiveEnd, _receive.Length - _receiveEnd, SocketFlags.None);
+            received = _tls is { } tls
+                ? tls.Read(_receive, _receiveEnd, _receive.Length - _receiveEnd)
+                : _socket.Receive(_receive, _receiveEnd, _receive.Length - _receiveEnd, SocketFlags.None);
         }
 
         if (received == 0)
@@ -771,6 +1025,7 @@ internal sealed class MetaConnection : IDisposable
         }
 
         _receiveEnd += received;
+        _receivedAny = true;
     }
 
     // The synchronous path bounds each blocking call by what is left of the exchange's deadline. The option is only
