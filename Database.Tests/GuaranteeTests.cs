@@ -288,6 +288,7 @@ public abstract class GuaranteeTests : IDisposable
         "9223372036854775805",                                           // clean(MaxVersion + 1): as far ahead as a token goes
         "33", "32", "34",                                                // clean, dirty, deleted (8): a little ahead of version 3
         "5", "4", "6",                                                   // clean, dirty, deleted (1): older than every copy
+        new string('7', 2000),                                           // a number no token is, longer than any the client keeps
     };
 
     [Theory]

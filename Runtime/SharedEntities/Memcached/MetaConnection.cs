@@ -783,7 +783,7 @@ internal sealed class MetaConnection : IDisposable
         MetaRequest request = requests[index];
         if (!IsValidFor(request.Command, status))
         {
-            throw Malformed(line, $"'{Describe(line[..2])}' is not an answer to {request.Verb} (O{echoed}, key {request.Key})");
+            throw Malformed(line, $"'{Describe(line[..2])}' is not an answer to {request.Verb} (O{echoed})");
         }
 
         if (status == MetaStatus.Value && valueLength > MaxKeptValueLength)
