@@ -15,6 +15,16 @@ public partial class Sheet
     public partial string Title { get; set; }
 }
 
+[SharedEntity]
+public partial class Doc
+{
+    public string Id { get; set; } = "";
+
+    public long Version { get; set; }
+
+    public partial string Title { get; set; }
+}
+
 /// <summary>
 /// The whole protocol on real memcached servers: runtimes playing processes share one database double and one
 /// <see cref="MemcachedStore"/> each, and memcached is restarted, killed and flooded under them.
@@ -156,6 +166,36 @@ public sealed class CoherenceOnMemcachedTests
         Assert.Equal(Sheets, fallbacks);
         await Assert.ThrowsAsync<SharedStoreUnavailableException>(() => rig.B.RenameAsync(inB[0], "refused"));
         Assert.Equal("v2 0", rig.Database.ValueOf("Sheet", 0, 0));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task The_longest_prefix_with_a_long_plain_key_is_read_and_committed(bool hashKeys)
+    {
+        // 64 + "Doc:" + 190 characters of plain key: 258 bytes as they are, more than memcached's 250.
+        using var server = new MemcachedServer();
+        using MemcachedStore store = Store(server.Address);
+        var options = new CoherenceOptions { KeyPrefix = new string('p', StoreKeys.MaxPrefixLength), HashKeys = hashKeys };
+        using var coherence = new Coherence(store, options);
+        var database = new InMemoryEntityDatabase();
+        string id = new('k', 190);
+        database.Insert(new Doc { Id = id, Version = 1, Title = "first" });
+        InMemoryEntityConnection connection = database.Connect(coherence);
+        Doc doc = connection.Find<Doc>(id)!;
+
+        await coherence.RunInScopeAsync((_, _) =>
+        {
+            Assert.Equal("first", doc.Title);
+            doc.Title = "second";
+            return Task.CompletedTask;
+        });
+
+        string key = coherence.StoreKeyOf(doc);
+        Assert.InRange(key.Length, 1, StoreKeys.MaxKeyLength);
+        Assert.DoesNotContain(id, key, StringComparison.Ordinal); // too long to be kept as it is: hashed either way
+        Assert.Contains($"VA {SharedToken.Clean(2).Value.ToString(System.Globalization.CultureInfo.InvariantCulture).Length}", server.Raw($"mg {key} v\r\n"), StringComparison.Ordinal);
+        Assert.Equal("second", database.ValueOf("Doc", id, 0));
     }
 
     [Fact]
