@@ -41,6 +41,28 @@ internal static class ExternalFault
     public const string MemcachedRestart = "memcached-restart";
     public const string MemcachedHang = "memcached-hang";   // SIGSTOP, then SIGCONT
     public const string PostgresRestart = "postgres-restart";
+    public const string Damage = "damage";                  // a value the library cannot have written, set (no TTL) under a hot key
+
+    /// <summary>
+    /// The values of a <see cref="Damage"/> fault for a row at <paramref name="version"/>: no token, a negative number,
+    /// a state the library never writes, and tokens so far ahead that no process can hold their version. Never a
+    /// clean token at or below a version some process may hold: that replay is the one write no protocol can tell
+    /// from the truth (docs/protocol.md, "Security").
+    /// </summary>
+    public static string DamagedValue(long version, Random random, bool numbersOnly)
+    {
+        long far = version + (1L << 41);
+        string[] values =
+        [
+            .. numbersOnly ? Array.Empty<string>() : ["garbage", ""],
+            "18446744073709551611",                                                          // -5 as memcached's unsigned decimal
+            ((4 * version) + 3).ToString(CultureInfo.InvariantCulture),                      // state 3
+            TokenEncoding.Clean(far).ToString(CultureInfo.InvariantCulture),
+            (4 * far).ToString(CultureInfo.InvariantCulture),                                // dirty, far ahead
+            ((4 * far) + 2).ToString(CultureInfo.InvariantCulture),                          // deleted, far ahead
+        ];
+        return values[random.Next(values.Length)];
+    }
 
     /// <summary>How far ahead of the database a planted token is, and how long it lives (the readers refuse meanwhile).</summary>
     public const int AheadBy = 1000;
@@ -98,7 +120,8 @@ internal sealed class PostgresMemcachedSetup : IRunSetup
     public string Store => "memcached:" + _memcached.Port.ToString(CultureInfo.InvariantCulture);
 
     public IReadOnlyList<string> ExternalFaults { get; } =
-        [ExternalFault.FlushAll, ExternalFault.DeleteTokens, ExternalFault.TokenAhead, ExternalFault.MemcachedRestart, ExternalFault.MemcachedHang, ExternalFault.PostgresRestart];
+        [ExternalFault.FlushAll, ExternalFault.DeleteTokens, ExternalFault.TokenAhead, ExternalFault.Damage, ExternalFault.MemcachedRestart, ExternalFault.MemcachedHang,
+         ExternalFault.PostgresRestart];
 
     public void CreateCounters(int keys) => Execute(_connectionString, ExternalFault.CreateTable(keys));
 
@@ -129,6 +152,10 @@ internal sealed class PostgresMemcachedSetup : IRunSetup
                 long version = ReadCounters().Single(r => r.Key == key).Version;
                 StoreTamper.MemcachedRaise(_memcached.Port, StoreTamper.KeyOf(key), TokenEncoding.Clean(version + ExternalFault.AheadBy),
                     (int)ExternalFault.AheadTtl.TotalSeconds, timeout);
+                break;
+            case ExternalFault.Damage:
+                StoreTamper.MemcachedSet(
+                    _memcached.Port, StoreTamper.KeyOf(key), ExternalFault.DamagedValue(ReadCounters().Single(r => r.Key == key).Version, random, numbersOnly: false), timeout);
                 break;
             case ExternalFault.MemcachedRestart:
                 _memcached.Restart(); // SIGKILL, then a new process on the same port: every token gone
@@ -190,7 +217,7 @@ internal sealed class SqliteEmbeddedSetup(string folder) : IRunSetup
 
     public string Store => "embedded";
 
-    public IReadOnlyList<string> ExternalFaults { get; } = [ExternalFault.FlushAll, ExternalFault.DeleteTokens, ExternalFault.TokenAhead];
+    public IReadOnlyList<string> ExternalFaults { get; } = [ExternalFault.FlushAll, ExternalFault.DeleteTokens, ExternalFault.TokenAhead, ExternalFault.Damage];
 
     public void CreateCounters(int keys)
     {
@@ -221,6 +248,11 @@ internal sealed class SqliteEmbeddedSetup(string folder) : IRunSetup
                 break;
             case ExternalFault.TokenAhead:
                 StoreTamper.SqliteRaiseAhead(_file, key, ExternalFault.AheadBy, ExternalFault.AheadTtl, BusyTimeout);
+                break;
+            case ExternalFault.Damage:
+                // The embedded store's table holds numbers only: text there would be a write to the application's own file.
+                string value = ExternalFault.DamagedValue(ReadCounters().Single(r => r.Key == key).Version, random, numbersOnly: true);
+                StoreTamper.SqliteSet(_file, StoreTamper.KeyOf(key), (long)ulong.Parse(value, CultureInfo.InvariantCulture), BusyTimeout);
                 break;
             default:
                 throw new ArgumentOutOfRangeException(nameof(kind), kind, "Not a fault of this setup.");

@@ -72,6 +72,31 @@ internal static class StoreTamper
         throw new InvalidOperationException($"memcached item {key} kept changing under the raise to {value}.");
     }
 
+    /// <summary>
+    /// memcached <c>ms</c> without a TTL: <paramref name="text"/> under <paramref name="key"/>, whatever is there — a
+    /// client that writes values the library cannot have written (the runtime repairs them as misses).
+    /// </summary>
+    public static void MemcachedSet(int port, string key, string text, TimeSpan timeout)
+    {
+        string reply = MemcachedServer.Raw(port, $"ms {key} {System.Text.Encoding.UTF8.GetByteCount(text)} T0\r\n{text}\r\n", timeout);
+        if (!reply.StartsWith("HD", StringComparison.Ordinal))
+        {
+            throw new InvalidOperationException($"memcached refused to set {key}: {reply.Trim()}");
+        }
+    }
+
+    /// <summary>The embedded store's item <paramref name="key"/> set to <paramref name="value"/>, with no expiry, whatever is there.</summary>
+    public static void SqliteSet(string file, string key, long value, TimeSpan busyTimeout)
+    {
+        using SqliteConnection connection = OpenSqlite(file, busyTimeout);
+        using SqliteCommand command = connection.CreateCommand();
+        command.CommandText = "INSERT OR REPLACE INTO shared_entity_tokens (key, value, cas, expires_at, placeholder) VALUES ($key, $value, $cas, NULL, 0)";
+        command.Parameters.AddWithValue("$key", key);
+        command.Parameters.AddWithValue("$value", value);
+        command.Parameters.AddWithValue("$cas", Random.Shared.NextInt64(1, long.MaxValue));
+        command.ExecuteNonQuery();
+    }
+
     /// <summary>memcached <c>flush_all</c>: every item invalid at once.</summary>
     public static void MemcachedFlush(int port, TimeSpan timeout)
     {
