@@ -17,6 +17,7 @@ internal static class FreshnessCheck
         Fill,
         Seed,
         Deleted,
+        Conflict,
     }
 
     /// <summary>
@@ -324,7 +325,7 @@ internal static class FreshnessCheck
                         state.Entity.SharedKey,
                         state.IsVersioned ? state.LocalVersion : null,
                         "this scope changed the entity without having checked it first, and those changes are based on the old values.");
-                    verdicts[i] = new Verdict(Outcome.Reload);
+                    verdicts[i] = new Verdict(Outcome.Conflict);
                     continue;
                 }
 
