@@ -192,7 +192,7 @@ public abstract class LoaderStoryTests : IDisposable
 
     protected abstract void Evict(string key);
 
-    protected static void Exec(DbConnection connection, string sql)
+    protected internal static void Exec(DbConnection connection, string sql)
     {
         ArgumentNullException.ThrowIfNull(connection);
         using DbCommand command = connection.CreateCommand();

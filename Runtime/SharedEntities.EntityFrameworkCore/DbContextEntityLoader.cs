@@ -117,10 +117,16 @@ public sealed class DbContextEntityLoader : IEntityLoader
     /// The transaction only advances versions (the runtime's repair of a store found ahead of the database); its
     /// updates and deletes throw <see cref="NotSupportedException"/>: EF Core entities are written by <c>SaveChanges</c>.
     /// </remarks>
-    public ValueTask<IEntityWriteTransaction> BeginWriteAsync(CancellationToken cancellationToken)
+    public ValueTask<IEntityWriteTransaction> BeginWriteAsync(CancellationToken cancellationToken) =>
+        Wrap(Inner().BeginWriteAsync(cancellationToken));
+
+    /// <inheritdoc/>
+    public ValueTask<IEntityWriteTransaction> BeginRepairAsync(IReadOnlyList<IVersionedSharedEntity> entities, CancellationToken cancellationToken) =>
+        Wrap(Inner().BeginRepairAsync(entities, cancellationToken));
+
+    // Not an async method: on SQLite the store's enlistment in the new transaction must flow back to the caller.
+    private ValueTask<IEntityWriteTransaction> Wrap(ValueTask<IEntityWriteTransaction> begun)
     {
-        // Not an async method: on SQLite the store's enlistment in the new transaction must flow back to the caller.
-        ValueTask<IEntityWriteTransaction> begun = Inner().BeginWriteAsync(cancellationToken);
         return begun.IsCompletedSuccessfully ? new(new RepairTransaction(this, begun.Result)) : WrapAsync(begun);
 
         async ValueTask<IEntityWriteTransaction> WrapAsync(ValueTask<IEntityWriteTransaction> pending) =>

@@ -25,4 +25,7 @@ internal static partial class Log
 
     [LoggerMessage(7, LogLevel.Debug, "{Count} commit(s) made without their dirty token are still waiting for the store; other processes may accept the old versions until it takes them.")]
     public static partial void LateRaisesPending(ILogger logger, int count);
+
+    [LoggerMessage(8, LogLevel.Warning, "The lease fill of {Count} {Entity} entity(ies) gave up: its locking read waited longer than DatabaseWaitTimeout for another session's lock. Those entities were checked with a plain version read; their lease placeholders send other readers to the database until they expire (LeaseTtl).")]
+    public static partial void LeaseFillTimedOut(ILogger logger, string entity, int count, Exception error);
 }
