@@ -95,6 +95,31 @@ public abstract class DbDialect
     /// </summary>
     public virtual bool IsWaitTimeout(DbException exception) => exception?.InnerException is TimeoutException;
 
+    /// <summary>
+    /// A new, closed connection to the same database as <paramref name="connection"/> (same provider and settings),
+    /// on which the runtime's checks run outside the application's transactions so that they never share a
+    /// connection with a data reader the application has open; <see langword="null"/> when no such connection can be
+    /// made. <paramref name="connectionString"/> is the string the application configured, if known (an opened
+    /// connection's own string may have lost its password). By default: a clone when the connection is
+    /// <see cref="ICloneable"/>, else a connection of its <see cref="DbProviderFactory"/> with that string.
+    /// </summary>
+    public virtual DbConnection? CreateCheckConnection(DbConnection connection, string? connectionString)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        if (connection is ICloneable cloneable && cloneable.Clone() is DbConnection clone)
+        {
+            return clone;
+        }
+
+        if (string.IsNullOrEmpty(connectionString) || DbProviderFactories.GetFactory(connection) is not { } factory || factory.CreateConnection() is not { } created)
+        {
+            return null;
+        }
+
+        created.ConnectionString = connectionString;
+        return created;
+    }
+
     private sealed class PostgreSqlDialect : DbDialect
     {
         public override int MaxParametersPerStatement => 30000;

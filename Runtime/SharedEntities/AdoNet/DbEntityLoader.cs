@@ -25,6 +25,9 @@ public sealed class DbEntityLoader : IEntityLoader
 {
     private readonly Dictionary<Type, DbEntityMapping> _mappings = [];
     private DbTransaction? _transaction;
+    private DbConnection? _checkConnection;
+    private DbEntityLoader? _checks;
+    private int _statements;
 
     /// <summary>Creates a loader.</summary>
     /// <param name="coherence">The runtime the entities found are attached to.</param>
@@ -55,8 +58,28 @@ public sealed class DbEntityLoader : IEntityLoader
     /// <summary>The dialect.</summary>
     public DbDialect Dialect { get; }
 
-    /// <summary>The number of statements executed (a batched read counts once).</summary>
-    public int Statements { get; private set; }
+    /// <summary>The number of statements executed (a batched read counts once), on <see cref="CheckConnection"/> too.</summary>
+    public int Statements => _statements + (_checks?.Statements ?? 0);
+
+    /// <summary>
+    /// A second, closed connection to the same database, on which the runtime's checks run while no application
+    /// transaction is open — version reads, the lease winner's locked read, reloads of stale entities — opened for each
+    /// check and closed (given back to the pool) after it. Set it when the application touches shared entities while
+    /// it holds a data reader open on <see cref="Connection"/>: a check on that connection would fail (Npgsql:
+    /// "Connection is busy"), or, on SQLite, run in the reader's snapshot. Inside an application transaction the
+    /// checks stay on <see cref="Connection"/>, in the transaction's snapshot. Finds, inserts, commits and repairs
+    /// always run on <see cref="Connection"/>. The loader neither disposes it nor uses it concurrently. Default:
+    /// <see langword="null"/> (every statement on <see cref="Connection"/>).
+    /// </summary>
+    public DbConnection? CheckConnection
+    {
+        get => _checkConnection;
+        set
+        {
+            _checkConnection = value;
+            _checks = value is null ? null : new DbEntityLoader(Coherence, value, Dialect, _mappings.Values);
+        }
+    }
 
     /// <summary>The application's transaction on <see cref="Connection"/>, if any; finished transactions are ignored.</summary>
     public DbTransaction? Transaction
@@ -176,34 +199,97 @@ public sealed class DbEntityLoader : IEntityLoader
         command.CommandText =
             $"INSERT INTO {Dialect.Quote(mapping.Table)} ({string.Join(", ", columns.Select(Dialect.Quote))}) " +
             $"VALUES ({string.Join(", ", Enumerable.Range(0, columns.Count).Select(Dialect.ParameterName))})";
-        Statements++;
+        _statements++;
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc/>
-    public void Reload(IReadOnlyList<ISharedEntity> entities, bool[] found) =>
-        SyncComplete(ReloadCoreAsync(entities, found, async: false, CancellationToken.None));
+    public void Reload(IReadOnlyList<ISharedEntity> entities, bool[] found)
+    {
+        DbEntityLoader on = ChecksOn();
+        try
+        {
+            SyncComplete(on.ReloadCoreAsync(entities, found, async: false, CancellationToken.None));
+        }
+        catch
+        {
+            CloseAfterFailure(on);
+            throw;
+        }
+
+        EndCheck(on);
+    }
 
     /// <inheritdoc/>
-    public ValueTask ReloadAsync(IReadOnlyList<ISharedEntity> entities, bool[] found, CancellationToken cancellationToken) =>
-        ReloadCoreAsync(entities, found, async: true, cancellationToken);
+    public async ValueTask ReloadAsync(IReadOnlyList<ISharedEntity> entities, bool[] found, CancellationToken cancellationToken)
+    {
+        DbEntityLoader on = ChecksOn();
+        try
+        {
+            await on.ReloadCoreAsync(entities, found, async: true, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            CloseAfterFailure(on);
+            throw;
+        }
+
+        await EndCheckAsync(on).ConfigureAwait(false);
+    }
 
     /// <inheritdoc/>
-    public void ReadVersions(IReadOnlyList<IVersionedSharedEntity> entities, long?[] versions) =>
-        SyncComplete(ReadVersionsCoreAsync(entities, versions, Transaction, locking: null, async: false, CancellationToken.None));
+    public void ReadVersions(IReadOnlyList<IVersionedSharedEntity> entities, long?[] versions)
+    {
+        DbEntityLoader on = ChecksOn();
+        try
+        {
+            SyncComplete(on.ReadVersionsCoreAsync(entities, versions, on.Transaction, locking: null, async: false, CancellationToken.None));
+        }
+        catch
+        {
+            CloseAfterFailure(on);
+            throw;
+        }
+
+        EndCheck(on);
+    }
 
     /// <inheritdoc/>
-    public ValueTask ReadVersionsAsync(IReadOnlyList<IVersionedSharedEntity> entities, long?[] versions, CancellationToken cancellationToken) =>
-        ReadVersionsCoreAsync(entities, versions, Transaction, locking: null, async: true, cancellationToken);
+    public async ValueTask ReadVersionsAsync(IReadOnlyList<IVersionedSharedEntity> entities, long?[] versions, CancellationToken cancellationToken)
+    {
+        DbEntityLoader on = ChecksOn();
+        try
+        {
+            await on.ReadVersionsCoreAsync(entities, versions, on.Transaction, locking: null, async: true, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            CloseAfterFailure(on);
+            throw;
+        }
+
+        await EndCheckAsync(on).ConfigureAwait(false);
+    }
 
     /// <inheritdoc/>
     public IVersionLock LockVersions(IReadOnlyList<IVersionedSharedEntity> entities)
     {
-        var versionLock = (VersionLock)SyncComplete(LockVersionsCoreAsync(entities, async: false, CancellationToken.None));
+        DbEntityLoader on = ChecksOn();
+        VersionLock versionLock;
+        try
+        {
+            versionLock = (VersionLock)SyncComplete(on.LockVersionsCoreAsync(entities, async: false, CancellationToken.None));
+        }
+        catch
+        {
+            CloseAfterFailure(on);
+            throw;
+        }
 
         // Here, in a synchronous method, and not inside the async core: an AsyncLocal set inside an async method is
         // discarded when it returns, and the runtime's fills must see the enlistment.
-        versionLock.Enlistment = Dialect.EnlistStore(Connection, versionLock.Transaction);
+        versionLock.Enlistment = Dialect.EnlistStore(on.Connection, versionLock.Transaction);
+        versionLock.CloseAfter = on == this ? null : on.Connection;
         return versionLock;
     }
 
@@ -212,12 +298,65 @@ public sealed class DbEntityLoader : IEntityLoader
     {
         if (Dialect.RunsSynchronously)
         {
-            // Synchronously, so that the store enlistment made under the lock flows back to the runtime's caller.
+            // Synchronously (and not in an async method), so that the store enlistment made under the lock flows back
+            // to the runtime's caller.
             cancellationToken.ThrowIfCancellationRequested();
             return new ValueTask<IVersionLock>(LockVersions(entities));
         }
 
-        return LockVersionsCoreAsync(entities, async: true, cancellationToken);
+        return LockVersionsOnAsync(entities, cancellationToken);
+    }
+
+    private async ValueTask<IVersionLock> LockVersionsOnAsync(IReadOnlyList<IVersionedSharedEntity> entities, CancellationToken cancellationToken)
+    {
+        DbEntityLoader on = ChecksOn();
+        try
+        {
+            var versionLock = (VersionLock)await on.LockVersionsCoreAsync(entities, async: true, cancellationToken).ConfigureAwait(false);
+            versionLock.CloseAfter = on == this ? null : on.Connection;
+            return versionLock;
+        }
+        catch
+        {
+            CloseAfterFailure(on);
+            throw;
+        }
+    }
+
+    // Where a check's statements run: on the check connection while no application transaction is open, else here,
+    // in the transaction (whose snapshot the stale-snapshot detection depends on). An ambient System.Transactions
+    // transaction counts: a second connection would enlist in it as a transaction of its own.
+    private DbEntityLoader ChecksOn() =>
+        _checks is { } checks && Transaction is null && System.Transactions.Transaction.Current is null ? checks : this;
+
+    private void EndCheck(DbEntityLoader on)
+    {
+        if (on != this)
+        {
+            on.Connection.Close();
+        }
+    }
+
+    // After a failed statement: the failure says more than a close that fails too (Npgsql refuses to close a
+    // connector it still considers busy).
+    private void CloseAfterFailure(DbEntityLoader on)
+    {
+        try
+        {
+            EndCheck(on);
+        }
+        catch (Exception ex) when (ex is DbException or InvalidOperationException)
+        {
+            _ = ex;
+        }
+    }
+
+    private async ValueTask EndCheckAsync(DbEntityLoader on)
+    {
+        if (on != this)
+        {
+            await on.Connection.CloseAsync().ConfigureAwait(false);
+        }
     }
 
     /// <inheritdoc/>
@@ -564,7 +703,7 @@ public sealed class DbEntityLoader : IEntityLoader
     {
         try
         {
-            Statements++;
+            _statements++;
             if (async)
             {
                 await EnsureOpenAsync(cancellationToken).ConfigureAwait(false);
@@ -588,7 +727,7 @@ public sealed class DbEntityLoader : IEntityLoader
     {
         try
         {
-            Statements++;
+            _statements++;
             if (async)
             {
                 await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
@@ -661,28 +800,48 @@ public sealed class DbEntityLoader : IEntityLoader
         /// <summary>The store's enlistment in <see cref="Transaction"/>, for dialects whose store lives in the same database.</summary>
         public IDisposable? Enlistment { get; set; }
 
+        /// <summary>The check connection the lock was taken on, closed once the lock is released.</summary>
+        public DbConnection? CloseAfter { get; set; }
+
         public void Dispose()
         {
-            Enlistment?.Dispose();
-            if (own is { Connection: not null })
+            try
             {
-                own.Commit();
-            }
+                Enlistment?.Dispose();
+                if (own is { Connection: not null })
+                {
+                    own.Commit();
+                }
 
-            own?.Dispose();
+                own?.Dispose();
+            }
+            finally
+            {
+                CloseAfter?.Close();
+            }
         }
 
         public async ValueTask DisposeAsync()
         {
-            Enlistment?.Dispose();
-            if (own is { Connection: not null })
+            try
             {
-                await own.CommitAsync().ConfigureAwait(false);
-            }
+                Enlistment?.Dispose();
+                if (own is { Connection: not null })
+                {
+                    await own.CommitAsync().ConfigureAwait(false);
+                }
 
-            if (own is not null)
+                if (own is not null)
+                {
+                    await own.DisposeAsync().ConfigureAwait(false);
+                }
+            }
+            finally
             {
-                await own.DisposeAsync().ConfigureAwait(false);
+                if (CloseAfter is not null)
+                {
+                    await CloseAfter.CloseAsync().ConfigureAwait(false);
+                }
             }
         }
     }
@@ -744,7 +903,7 @@ public sealed class DbEntityLoader : IEntityLoader
 
         public async ValueTask CommitAsync(CancellationToken cancellationToken)
         {
-            loader.Statements++;
+            loader._statements++;
             await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
             enlistment?.Dispose();
         }
@@ -771,7 +930,7 @@ public sealed class DbEntityLoader : IEntityLoader
         {
             try
             {
-                loader.Statements++;
+                loader._statements++;
                 return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
             }
             catch (DbException ex) when (loader.Dialect.IsStaleSnapshot(ex))

@@ -89,4 +89,17 @@ public sealed class SqliteDialect : DbDialect
         cancellationToken.ThrowIfCancellationRequested();
         return new ValueTask<DbTransaction>(BeginTransaction(connection, isolationLevel, waitTimeout));
     }
+
+    /// <inheritdoc/>
+    /// <remarks>
+    /// A private in-memory database (<c>:memory:</c>, <c>Mode=Memory</c> without a shared cache) exists on its own
+    /// connection only: <see langword="null"/> then, and the checks stay on the application's connection.
+    /// </remarks>
+    public override DbConnection? CreateCheckConnection(DbConnection connection, string? connectionString)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        var builder = new SqliteConnectionStringBuilder(string.IsNullOrEmpty(connectionString) ? connection.ConnectionString : connectionString);
+        bool inMemory = builder.DataSource is "" or ":memory:" || builder.Mode == SqliteOpenMode.Memory;
+        return inMemory && builder.Cache != SqliteCacheMode.Shared ? null : new SqliteConnection(builder.ToString());
+    }
 }
