@@ -20,7 +20,7 @@ public abstract class DatabaseWaitTests : IDisposable
     // The blocker holds its lock at most this long; the check must return well before (no tight timing: the bound is
     // generous, the blocker far longer than the option).
     private static readonly TimeSpan BlockerHolds = TimeSpan.FromSeconds(10);
-    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(5);
+    protected static readonly TimeSpan Bound = TimeSpan.FromSeconds(5);
 
     private readonly List<IDisposable> _owned = [];
 
@@ -289,6 +289,48 @@ public sealed class PostgresDatabaseWaitTests : DatabaseWaitTests
     }
 
     protected override DbTransaction BeginApplicationTransaction(DbEntityLoader loader) => loader.BeginTransaction(IsolationLevel.ReadCommitted);
+
+    [Fact]
+    public async Task A_version_read_that_waits_for_a_table_lock_fails_after_the_command_timeout_naming_the_wait()
+    {
+        var coherence = new Coherence(Store, new CoherenceOptions { DatabaseWaitTimeout = TimeSpan.FromMilliseconds(300) });
+        await using var connection = (NpgsqlConnection)OpenConnection();
+        var loader = new DbEntityLoader(coherence, connection, Dialect, DbEntityMapping.For<Sheet>(SheetTable));
+        Sheet sheet = loader.Find<Sheet>(1)!;
+        string key = coherence.StoreKeyOf(sheet);
+        var raise = new StoreBatch();
+        raise.Add(new StoreOperation(StoreOperationKind.Raise, key, SharedEntities.Protocol.SharedToken.Dirty(1).Value, Ttl: TimeSpan.FromHours(1)));
+        Store.Execute(raise); // a write in flight: the check asks the database with a plain version read
+
+        await using (var blocker = (NpgsqlConnection)OpenConnection())
+        {
+            // Even a plain SELECT waits for ACCESS EXCLUSIVE (a migration's ALTER TABLE); only the command timeout
+            // (300 ms rounded up to a second, plus the one-second backstop) bounds it.
+            await using NpgsqlTransaction migration = await blocker.BeginTransactionAsync();
+            await using (var lockTable = new NpgsqlCommand($"LOCK TABLE \"{SheetTable}\" IN ACCESS EXCLUSIVE MODE", blocker, migration))
+            {
+                await lockTable.ExecuteNonQueryAsync();
+            }
+
+            var watch = Stopwatch.StartNew();
+            await using (FreshScope scope = coherence.BeginScope())
+            {
+                DatabaseWaitTimeoutException timedOut = await Assert.ThrowsAsync<DatabaseWaitTimeoutException>(() => scope.CheckAsync([sheet]));
+                Assert.Equal(DatabaseWait.VersionRead, timedOut.Wait);
+                Assert.Equal("Sheet", timedOut.EntityName);
+            }
+
+            Assert.True(watch.Elapsed < Bound, $"the check took {watch.Elapsed} with DatabaseWaitTimeout = 300 ms");
+            await migration.RollbackAsync();
+        }
+
+        await using (coherence.BeginScope())
+        {
+            Assert.Equal("Q1", sheet.Title); // the connection survived the cancelled statement
+        }
+
+        coherence.Dispose();
+    }
 
     [Fact]
     public async Task A_lease_fill_in_an_application_transaction_gives_the_transactions_lock_timeout_back()
