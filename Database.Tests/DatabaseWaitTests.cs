@@ -162,7 +162,7 @@ public abstract class DatabaseWaitTests : IDisposable
     }
 
     // The blocker's session holds its lock until the test lets go, or BlockerHolds at most.
-    private Blocker Block()
+    protected Blocker Block()
     {
         DbConnection connection = OpenConnection();
         DbTransaction transaction = TakeLock(connection);
@@ -186,7 +186,7 @@ public abstract class DatabaseWaitTests : IDisposable
 
     private sealed record Proc(Coherence Coherence, DbEntityLoader Loader);
 
-    private sealed class Blocker : IAsyncDisposable
+    protected sealed class Blocker : IAsyncDisposable
     {
         private readonly DbConnection _connection;
         private readonly CancellationTokenSource _release;
@@ -244,6 +244,28 @@ public sealed class SqliteDatabaseWaitTests : DatabaseWaitTests
     }
 
     protected override DbTransaction TakeLock(DbConnection connection) => ((SqliteConnection)connection).BeginTransaction(deferred: false);
+
+    [Fact]
+    public async Task With_the_embedded_store_in_the_locked_file_the_check_answers_from_the_database()
+    {
+        // The store's own batches wait for the file's write lock too (its busy timeout), then answer Unavailable:
+        // the check asks the database, whose plain read (WAL) does not wait. A guard: this was bounded before too.
+        var store = new SqliteSharedStore($"Data Source={_folder.File("app.db")}", busyTimeout: TimeSpan.FromMilliseconds(300));
+        using var coherence = new Coherence(store, new CoherenceOptions { DatabaseWaitTimeout = TimeSpan.FromMilliseconds(300) });
+        using DbConnection connection = OpenConnection();
+        var loader = new DbEntityLoader(coherence, connection, Dialect, DbEntityMapping.For<Sheet>(SheetTable));
+        Sheet sheet = loader.Find<Sheet>(1)!;
+        await using (Blocker blocker = Block())
+        {
+            var watch = Stopwatch.StartNew();
+            await using (coherence.BeginScope())
+            {
+                Assert.Equal("Q1", sheet.Title);
+            }
+
+            Assert.True(watch.Elapsed < Bound, $"the check took {watch.Elapsed} with a 300 ms busy timeout");
+        }
+    }
 
     // Deferred: BEGIN IMMEDIATE (what Microsoft.Data.Sqlite begins for the other levels) would itself wait for the blocker.
     protected override DbTransaction BeginApplicationTransaction(DbEntityLoader loader)
