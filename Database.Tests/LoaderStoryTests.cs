@@ -184,7 +184,43 @@ public abstract class LoaderStoryTests : IDisposable
         await Assert.ThrowsAsync<InvalidOperationException>(() => scope.CommitAsync());
     }
 
+    [Fact]
+    public async Task With_a_check_connection_a_check_runs_while_the_application_streams_a_reader_on_the_loaders_connection()
+    {
+        Proc a = NewProcess();
+        await InsertSheetAsync(a, 1, "Q1");
+        await InsertSheetAsync(a, 2, "Q2");
+        Proc b = NewProcess();
+        using DbConnection checks = NewConnection();
+        b.Loader.CheckConnection = checks;
+        Sheet inB = b.Loader.Find<Sheet>(1)!;
+        string key = b.Coherence.StoreKeyOf(inB);
+        Evict(key); // cold: the check wins the lease and fills it from a locked read
+
+        using (DbCommand command = b.Loader.Connection.CreateCommand())
+        {
+            command.CommandText = $"SELECT \"Id\" FROM \"{SheetTable}\" ORDER BY \"Id\"";
+            using DbDataReader reader = command.ExecuteReader();
+            Assert.True(reader.Read()); // the application's reader stays open on the loader's connection
+            await using (b.Coherence.BeginScope())
+            {
+                Assert.Equal("Q1", inB.Title);
+            }
+
+            Assert.True(reader.Read());
+        }
+
+        Assert.Equal(ConnectionState.Closed, checks.State); // given back after the check
+        var read = new StoreBatch();
+        read.AddRead(key);
+        Store.Execute(read);
+        Assert.Equal(SharedEntities.Protocol.SharedToken.Clean(1).Value, read[0].Value); // filled, no placeholder left
+    }
+
     protected abstract DbConnection OpenConnection();
+
+    /// <summary>A new, closed connection to the test's database.</summary>
+    protected abstract DbConnection NewConnection();
 
     protected abstract DbTransaction BeginSnapshot(Proc process);
 
@@ -192,7 +228,7 @@ public abstract class LoaderStoryTests : IDisposable
 
     protected abstract void Evict(string key);
 
-    protected static void Exec(DbConnection connection, string sql)
+    protected internal static void Exec(DbConnection connection, string sql)
     {
         ArgumentNullException.ThrowIfNull(connection);
         using DbCommand command = connection.CreateCommand();
@@ -232,6 +268,8 @@ public sealed class SqliteLoaderStoryTests : LoaderStoryTests
     protected override ISharedStore Store => _store;
 
     private string ConnectionString => $"Data Source={_folder.File("app.db")};Default Timeout=5";
+
+    protected override DbConnection NewConnection() => new SqliteConnection(ConnectionString);
 
     protected override DbConnection OpenConnection()
     {
@@ -306,6 +344,8 @@ public sealed class PostgresLoaderStoryTests : LoaderStoryTests
     protected override DbDialect Dialect => DbDialect.PostgreSql;
 
     protected override ISharedStore Store => _store;
+
+    protected override DbConnection NewConnection() => new NpgsqlConnection(_cluster.ConnectionString);
 
     protected override DbConnection OpenConnection()
     {

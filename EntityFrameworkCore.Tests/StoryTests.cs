@@ -849,6 +849,84 @@ public abstract class StoryTests : IDisposable
         command.ExecuteNonQuery();
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_query_streamed_while_its_tokens_are_cold_fills_their_leases_without_touching_the_busy_connection(bool async)
+    {
+        Proc a = NewProcess();
+        for (int id = 1; id <= 3; id++)
+        {
+            Insert(a, id, "Q" + id);
+        }
+
+        Store.Clear(); // cold: every check wins a lease and fills it from a locked read
+        Proc b = NewProcess();
+        var titles = new List<string>();
+        await using (b.Coherence.BeginScope())
+        {
+            if (async)
+            {
+                await foreach (Sheet sheet in b.Context.Sheets.OrderBy(s => s.Id).AsAsyncEnumerable())
+                {
+                    titles.Add(sheet.Title); // checked while the query's data reader is still open
+                }
+            }
+            else
+            {
+                foreach (Sheet sheet in b.Context.Sheets.OrderBy(s => s.Id))
+                {
+                    titles.Add(sheet.Title);
+                }
+            }
+        }
+
+        Assert.Equal(["Q1", "Q2", "Q3"], titles);
+        foreach (Sheet sheet in b.Context.Sheets.Local)
+        {
+            Assert.Equal(SharedToken.Clean(1).Value, Store.Peek(b.Coherence.StoreKeyOf(sheet))); // filled: no placeholder left behind
+        }
+    }
+
+    [Fact]
+    public async Task A_query_streamed_while_its_entities_are_stale_reloads_them_and_the_context_still_saves()
+    {
+        Proc a = NewProcess();
+        Insert(a, 1, "Q1");
+        Insert(a, 2, "Q2");
+        Proc b = NewProcess();
+        await using (b.Coherence.BeginScope())
+        {
+            Assert.Equal(2, b.Context.Sheets.ToList().Count(s => s.Title.Length > 0));
+        }
+
+        await using (a.Coherence.BeginScope())
+        {
+            foreach (Sheet sheet in a.Context.Sheets)
+            {
+                sheet.Title += " from A";
+            }
+
+            await a.Context.SaveChangesSharedAsync();
+        }
+
+        var titles = new List<string>();
+        await using (b.Coherence.BeginScope())
+        {
+            foreach (Sheet sheet in b.Context.Sheets.OrderBy(s => s.Id))
+            {
+                titles.Add(sheet.Title); // clean(2) in the store: a reload, while the reader is open
+            }
+
+            Assert.False(b.Context.ChangeTracker.HasChanges()); // the reload is not a change to save
+            b.Context.Sheets.Local.Single(s => s.Id == 1).Title = "from B";
+            await b.Context.SaveChangesSharedAsync();
+        }
+
+        Assert.Equal(["Q1 from A", "Q2 from A"], titles);
+        Assert.Equal(("from B", 3L), ReadRow(1));
+    }
+
     private static Sheet WarmUp(Proc process)
     {
         using (process.Coherence.BeginScope())
@@ -1050,5 +1128,15 @@ public sealed class PostgresStoryTests : StoryTests
 
     protected override void PlantInStore(string key, long value) => PlantInStoreFile(_folder.File("tokens.db"), key, value);
 
-    protected override void DisposeDatabase() => _folder.Dispose();
+    protected override void DisposeDatabase()
+    {
+        // Each test has a database, so a pool, of its own: close its idle connections (the contexts' and their
+        // checks'), or the cluster's connection limit is reached after a few dozen tests.
+        using (var connection = new Npgsql.NpgsqlConnection(_connectionString))
+        {
+            Npgsql.NpgsqlConnection.ClearPool(connection);
+        }
+
+        _folder.Dispose();
+    }
 }

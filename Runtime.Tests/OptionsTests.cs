@@ -18,6 +18,7 @@ public sealed class OptionsTests
     [InlineData(nameof(CoherenceOptions.DirtyTokenTtl))]
     [InlineData(nameof(CoherenceOptions.TombstoneTtl))]
     [InlineData(nameof(CoherenceOptions.LeaseTtl))]
+    [InlineData(nameof(CoherenceOptions.DatabaseWaitTimeout))]
     public void A_non_positive_ttl_is_refused_by_name(string property)
     {
         var options = new CoherenceOptions();
@@ -35,6 +36,15 @@ public sealed class OptionsTests
         Assert.Equal(TimeSpan.FromMinutes(10), options.TokenTtlFor("Other"));
         options.TokenTtlByEntity["Bad"] = TimeSpan.FromSeconds(-1);
         Assert.Contains("TokenTtlByEntity[Bad]", Assert.Throws<ArgumentException>(options.Validate).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_database_wait_timeout_defaults_to_five_seconds_and_must_fit_in_milliseconds_of_an_int()
+    {
+        Assert.Equal(TimeSpan.FromSeconds(5), new CoherenceOptions().DatabaseWaitTimeout);
+        var tooLong = new CoherenceOptions { DatabaseWaitTimeout = TimeSpan.FromDays(30) };
+        Assert.Contains(nameof(CoherenceOptions.DatabaseWaitTimeout), Assert.Throws<ArgumentException>(tooLong.Validate).Message, StringComparison.Ordinal);
+        new CoherenceOptions { DatabaseWaitTimeout = TimeSpan.FromMilliseconds(1) }.Validate();
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using System.Data.Common;
 using System.Reflection;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.ChangeTracking;
@@ -10,8 +11,10 @@ namespace SharedEntities.EntityFrameworkCore;
 
 /// <summary>
 /// The <see cref="IEntityLoader"/> of one <see cref="DbContext"/>: entities materialized by the context are attached
-/// with it. Reads run on the context's connection, inside the context's current transaction (so a reload sees what
-/// the context sees, and an old snapshot is refused with <see cref="StaleSnapshotException"/>), one batched
+/// with it. Inside a transaction of the context, reads run on the context's connection, in that transaction (so a
+/// reload sees what the context sees, and an old snapshot is refused with <see cref="StaleSnapshotException"/>); outside
+/// one, a check's reads run on a connection of their own (<see cref="DbEntityLoader.CheckConnection"/>), so that a
+/// query the application streams over the context's connection does not make them fail. One batched
 /// <c>WHERE key IN (…)</c> statement per entity type, through <see cref="DbEntityLoader"/> with a mapping taken from
 /// the EF Core model. A reloaded entity that the context tracks gets its original values reset, so that
 /// <c>SaveChanges</c> does not write the reloaded values back.
@@ -117,10 +120,16 @@ public sealed class DbContextEntityLoader : IEntityLoader
     /// The transaction only advances versions (the runtime's repair of a store found ahead of the database); its
     /// updates and deletes throw <see cref="NotSupportedException"/>: EF Core entities are written by <c>SaveChanges</c>.
     /// </remarks>
-    public ValueTask<IEntityWriteTransaction> BeginWriteAsync(CancellationToken cancellationToken)
+    public ValueTask<IEntityWriteTransaction> BeginWriteAsync(CancellationToken cancellationToken) =>
+        Wrap(Inner().BeginWriteAsync(cancellationToken));
+
+    /// <inheritdoc/>
+    public ValueTask<IEntityWriteTransaction> BeginRepairAsync(IReadOnlyList<IVersionedSharedEntity> entities, CancellationToken cancellationToken) =>
+        Wrap(Inner().BeginRepairAsync(entities, cancellationToken));
+
+    // Not an async method: on SQLite the store's enlistment in the new transaction must flow back to the caller.
+    private ValueTask<IEntityWriteTransaction> Wrap(ValueTask<IEntityWriteTransaction> begun)
     {
-        // Not an async method: on SQLite the store's enlistment in the new transaction must flow back to the caller.
-        ValueTask<IEntityWriteTransaction> begun = Inner().BeginWriteAsync(cancellationToken);
         return begun.IsCompletedSuccessfully ? new(new RepairTransaction(this, begun.Result)) : WrapAsync(begun);
 
         async ValueTask<IEntityWriteTransaction> WrapAsync(ValueTask<IEntityWriteTransaction> pending) =>
@@ -135,7 +144,17 @@ public sealed class DbContextEntityLoader : IEntityLoader
             _context.Database.OpenConnection();
         }
 
-        _inner ??= new DbEntityLoader(_coherence, _context.Database.GetDbConnection(), _dialect, Mappings(_context.Model));
+        if (_inner is null)
+        {
+            DbConnection connection = _context.Database.GetDbConnection();
+            _inner = new DbEntityLoader(_coherence, connection, _dialect, Mappings(_context.Model))
+            {
+                // The checks run on a connection of their own outside the context's transactions: a query the
+                // application streams (foreach over a DbSet) keeps a data reader open on the context's connection.
+                CheckConnection = _dialect.CreateCheckConnection(connection, _context.Database.GetConnectionString()),
+            };
+        }
+
         _inner.Transaction = _context.Database.CurrentTransaction?.GetDbTransaction();
         return _inner;
     }

@@ -57,6 +57,19 @@ public sealed class CoherenceOptions
     public bool PublishInBackground { get; set; }
 
     /// <summary>
+    /// How long any database wait the runtime starts for a check may last: the lease winner's locking read (which
+    /// waits for writers holding the rows' locks), version reads, reloads, and the repair of a row found behind the
+    /// store. PostgreSQL: <c>SET LOCAL lock_timeout</c> for the statements that take row locks; SQLite: the busy
+    /// timeout of the <c>BEGIN IMMEDIATE</c> or write-lock statement; every such command also gets a
+    /// <see cref="System.Data.Common.DbCommand.CommandTimeout"/> (whole seconds, rounded up) as a backstop. A lease
+    /// fill that times out gives up the lease (its placeholder sends other readers to the database until
+    /// <see cref="LeaseTtl"/> ends) and answers from a plain version read; any other wait that times out fails the
+    /// check with <see cref="DatabaseWaitTimeoutException"/>. Commits (the application's writes) are not bounded by it.
+    /// Default: 5 seconds; at most <see cref="int.MaxValue"/> milliseconds.
+    /// </summary>
+    public TimeSpan DatabaseWaitTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
     /// A prefix of every store key, to let several applications (or several test databases) share one memcached.
     /// Letters, digits, <c>_ . : -</c>, at most 64 characters. It separates keys, it does not protect them: every
     /// client of the store can read and write every key (docs/protocol.md, "Security").
@@ -99,6 +112,12 @@ public sealed class CoherenceOptions
         RequirePositive(DirtyTokenTtl, nameof(DirtyTokenTtl));
         RequirePositive(TombstoneTtl, nameof(TombstoneTtl));
         RequirePositive(LeaseTtl, nameof(LeaseTtl));
+        RequirePositive(DatabaseWaitTimeout, nameof(DatabaseWaitTimeout));
+        if (DatabaseWaitTimeout.TotalMilliseconds > int.MaxValue)
+        {
+            throw new ArgumentException($"{nameof(DatabaseWaitTimeout)} must be at most {int.MaxValue} ms; it is {DatabaseWaitTimeout}.", nameof(DatabaseWaitTimeout));
+        }
+
         foreach (KeyValuePair<string, TimeSpan> pair in TokenTtlByEntity)
         {
             RequirePositive(pair.Value, $"{nameof(TokenTtlByEntity)}[{pair.Key}]");

@@ -125,3 +125,61 @@ public sealed class SharedStoreUnavailableException : SharedEntityException
     {
     }
 }
+
+/// <summary>A database wait of a check (see <see cref="DatabaseWaitTimeoutException"/>).</summary>
+public enum DatabaseWait
+{
+    /// <summary>The lease winner's locking version read (<c>FOR SHARE</c>, SQLite's write lock), which waits for writers.</summary>
+    LockedVersionRead,
+
+    /// <summary>A plain read of the rows' versions.</summary>
+    VersionRead,
+
+    /// <summary>A read of the rows (a reload).</summary>
+    RowRead,
+
+    /// <summary>The repair that moves a row's version past a store found ahead of the database.</summary>
+    VersionAdvance,
+}
+
+/// <summary>
+/// A database wait that the runtime started for a check lasted longer than
+/// <see cref="CoherenceOptions.DatabaseWaitTimeout"/>: another session holds a lock on the rows (or on the SQLite file),
+/// or the database does not answer. The statement was cancelled; nothing was written.
+/// </summary>
+public sealed class DatabaseWaitTimeoutException : SharedEntityException
+{
+    /// <summary>Creates the exception.</summary>
+    public DatabaseWaitTimeoutException(string entityName, DatabaseWait wait, TimeSpan timeout, Exception? innerException = null)
+        : base(
+            $"{Describe(wait)} of {entityName} waited longer than CoherenceOptions.DatabaseWaitTimeout ({(long)timeout.TotalMilliseconds} ms): another session " +
+            "holds a lock on its rows (or on the database file), or the database does not answer. Nothing was written. Find the long-running " +
+            "transaction that holds the lock, or raise DatabaseWaitTimeout." +
+            (wait == DatabaseWait.LockedVersionRead
+                ? " (Inside an application transaction the check cannot fall back to a plain read: on PostgreSQL the transaction is aborted; roll it back.)"
+                : ""),
+            innerException)
+    {
+        EntityName = entityName;
+        Wait = wait;
+        Timeout = timeout;
+    }
+
+    /// <summary>The entity's name.</summary>
+    public string EntityName { get; }
+
+    /// <summary>Which wait timed out.</summary>
+    public DatabaseWait Wait { get; }
+
+    /// <summary>The timeout (<see cref="CoherenceOptions.DatabaseWaitTimeout"/>).</summary>
+    public TimeSpan Timeout { get; }
+
+    private static string Describe(DatabaseWait wait) => wait switch
+    {
+        DatabaseWait.LockedVersionRead => "The lease fill's locking version read",
+        DatabaseWait.VersionRead => "A version read",
+        DatabaseWait.RowRead => "A row read (reload)",
+        DatabaseWait.VersionAdvance => "A repair's version advance",
+        _ => "A database wait",
+    };
+}

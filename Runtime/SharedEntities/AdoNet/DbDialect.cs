@@ -56,6 +56,70 @@ public abstract class DbDialect
     /// <summary>Whether <paramref name="exception"/> says the transaction's snapshot cannot see a newer commit.</summary>
     public abstract bool IsStaleSnapshot(DbException exception);
 
+    /// <summary>
+    /// The <see cref="DbCommand.CommandTimeout"/> (seconds) of a statement whose waits are bounded by
+    /// <paramref name="waitTimeout"/> (<see cref="CoherenceOptions.DatabaseWaitTimeout"/>). By default a backstop one
+    /// second behind the timeout rounded up, so that the database's own lock timeout (if the dialect sets one) fires first.
+    /// </summary>
+    public virtual int CommandTimeoutSeconds(TimeSpan waitTimeout) => (int)Math.Min(int.MaxValue - 1, Math.Ceiling(waitTimeout.TotalSeconds)) + 1;
+
+    /// <summary>
+    /// Rewrites <paramref name="sql"/>, a statement that may wait for other sessions' row locks (the locked version
+    /// read, a repair's version advance), so that each such wait lasts at most <paramref name="waitTimeout"/>. It runs
+    /// in a transaction: <paramref name="ownTransaction"/> says whether it is the loader's own (a setting may then last
+    /// until it ends) or the application's (a setting must be given back after the statement). By default <paramref name="sql"/> unchanged: only the command timeout bounds the wait.
+    /// </summary>
+    public virtual string BoundLockWaits(string sql, TimeSpan waitTimeout, bool ownTransaction) => sql;
+
+    /// <summary>
+    /// Begins one of the loader's own transactions whose start may wait for other sessions (SQLite's
+    /// <c>BEGIN IMMEDIATE</c> waits for the file's write lock) for at most <paramref name="waitTimeout"/>.
+    /// </summary>
+    public virtual DbTransaction BeginTransaction(DbConnection connection, IsolationLevel isolationLevel, TimeSpan waitTimeout)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        return connection.BeginTransaction(isolationLevel);
+    }
+
+    /// <inheritdoc cref="BeginTransaction(DbConnection, IsolationLevel, TimeSpan)"/>
+    public virtual ValueTask<DbTransaction> BeginTransactionAsync(
+        DbConnection connection, IsolationLevel isolationLevel, TimeSpan waitTimeout, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        return connection.BeginTransactionAsync(isolationLevel, cancellationToken);
+    }
+
+    /// <summary>
+    /// Whether <paramref name="exception"/> says a wait ran out: the dialect's lock timeout, or the command timeout
+    /// (by default: an exception caused by a <see cref="TimeoutException"/>, as Npgsql reports it).
+    /// </summary>
+    public virtual bool IsWaitTimeout(DbException exception) => exception?.InnerException is TimeoutException;
+
+    /// <summary>
+    /// A new, closed connection to the same database as <paramref name="connection"/> (same provider and settings),
+    /// on which the runtime's checks run outside the application's transactions so that they never share a
+    /// connection with a data reader the application has open; <see langword="null"/> when no such connection can be
+    /// made. <paramref name="connectionString"/> is the string the application configured, if known (an opened
+    /// connection's own string may have lost its password). By default: a clone when the connection is
+    /// <see cref="ICloneable"/>, else a connection of its <see cref="DbProviderFactory"/> with that string.
+    /// </summary>
+    public virtual DbConnection? CreateCheckConnection(DbConnection connection, string? connectionString)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        if (connection is ICloneable cloneable && cloneable.Clone() is DbConnection clone)
+        {
+            return clone;
+        }
+
+        if (string.IsNullOrEmpty(connectionString) || DbProviderFactories.GetFactory(connection) is not { } factory || factory.CreateConnection() is not { } created)
+        {
+            return null;
+        }
+
+        created.ConnectionString = connectionString;
+        return created;
+    }
+
     private sealed class PostgreSqlDialect : DbDialect
     {
         public override int MaxParametersPerStatement => 30000;
@@ -67,5 +131,23 @@ public abstract class DbDialect
         // 40001 serialization_failure: "could not serialize access due to concurrent update", which a locking read in a
         // REPEATABLE READ or SERIALIZABLE transaction raises when the row changed after its snapshot.
         public override bool IsStaleSnapshot(DbException exception) => exception?.SqlState == "40001";
+
+        // 55P03 lock_not_available (lock_timeout); 57014 query_canceled (statement_timeout, or the cancellation Npgsql
+        // sends when the command timeout runs out).
+        public override bool IsWaitTimeout(DbException exception) =>
+            exception?.SqlState is "55P03" or "57014" || base.IsWaitTimeout(exception!);
+
+        // In the loader's own transaction SET LOCAL lasts until it ends, which is what is wanted. In the application's,
+        // the setting in force is saved in a custom setting and given back after the statement (a failed statement
+        // aborts the transaction, whose rollback gives it back).
+        public override string BoundLockWaits(string sql, TimeSpan waitTimeout, bool ownTransaction)
+        {
+            string ms = ((long)Math.Ceiling(waitTimeout.TotalMilliseconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return ownTransaction
+                ? $"SET LOCAL lock_timeout = {ms}; {sql}"
+                : "DO 'BEGIN PERFORM set_config(''sharedentities.saved_lock_timeout'', current_setting(''lock_timeout''), true); " +
+                  $"PERFORM set_config(''lock_timeout'', ''{ms}'', true); END'; {sql}; " +
+                  "DO 'BEGIN PERFORM set_config(''lock_timeout'', current_setting(''sharedentities.saved_lock_timeout''), true); END'";
+        }
     }
 }

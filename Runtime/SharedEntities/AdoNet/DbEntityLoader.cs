@@ -25,6 +25,9 @@ public sealed class DbEntityLoader : IEntityLoader
 {
     private readonly Dictionary<Type, DbEntityMapping> _mappings = [];
     private DbTransaction? _transaction;
+    private DbConnection? _checkConnection;
+    private DbEntityLoader? _checks;
+    private int _statements;
 
     /// <summary>Creates a loader.</summary>
     /// <param name="coherence">The runtime the entities found are attached to.</param>
@@ -55,8 +58,28 @@ public sealed class DbEntityLoader : IEntityLoader
     /// <summary>The dialect.</summary>
     public DbDialect Dialect { get; }
 
-    /// <summary>The number of statements executed (a batched read counts once).</summary>
-    public int Statements { get; private set; }
+    /// <summary>The number of statements executed (a batched read counts once), on <see cref="CheckConnection"/> too.</summary>
+    public int Statements => _statements + (_checks?.Statements ?? 0);
+
+    /// <summary>
+    /// A second, closed connection to the same database, on which the runtime's checks run while no application
+    /// transaction is open — version reads, the lease winner's locked read, reloads of stale entities — opened for each
+    /// check and closed (given back to the pool) after it. Set it when the application touches shared entities while
+    /// it holds a data reader open on <see cref="Connection"/>: a check on that connection would fail (Npgsql:
+    /// "Connection is busy"), or, on SQLite, run in the reader's snapshot. Inside an application transaction the
+    /// checks stay on <see cref="Connection"/>, in the transaction's snapshot. Finds, inserts, commits and repairs
+    /// always run on <see cref="Connection"/>. The loader neither disposes it nor uses it concurrently. Default:
+    /// <see langword="null"/> (every statement on <see cref="Connection"/>).
+    /// </summary>
+    public DbConnection? CheckConnection
+    {
+        get => _checkConnection;
+        set
+        {
+            _checkConnection = value;
+            _checks = value is null ? null : new DbEntityLoader(Coherence, value, Dialect, _mappings.Values);
+        }
+    }
 
     /// <summary>The application's transaction on <see cref="Connection"/>, if any; finished transactions are ignored.</summary>
     public DbTransaction? Transaction
@@ -176,34 +199,97 @@ public sealed class DbEntityLoader : IEntityLoader
         command.CommandText =
             $"INSERT INTO {Dialect.Quote(mapping.Table)} ({string.Join(", ", columns.Select(Dialect.Quote))}) " +
             $"VALUES ({string.Join(", ", Enumerable.Range(0, columns.Count).Select(Dialect.ParameterName))})";
-        Statements++;
+        _statements++;
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc/>
-    public void Reload(IReadOnlyList<ISharedEntity> entities, bool[] found) =>
-        SyncComplete(ReloadCoreAsync(entities, found, async: false, CancellationToken.None));
+    public void Reload(IReadOnlyList<ISharedEntity> entities, bool[] found)
+    {
+        DbEntityLoader on = ChecksOn();
+        try
+        {
+            SyncComplete(on.ReloadCoreAsync(entities, found, async: false, CancellationToken.None));
+        }
+        catch
+        {
+            CloseAfterFailure(on);
+            throw;
+        }
+
+        EndCheck(on);
+    }
 
     /// <inheritdoc/>
-    public ValueTask ReloadAsync(IReadOnlyList<ISharedEntity> entities, bool[] found, CancellationToken cancellationToken) =>
-        ReloadCoreAsync(entities, found, async: true, cancellationToken);
+    public async ValueTask ReloadAsync(IReadOnlyList<ISharedEntity> entities, bool[] found, CancellationToken cancellationToken)
+    {
+        DbEntityLoader on = ChecksOn();
+        try
+        {
+            await on.ReloadCoreAsync(entities, found, async: true, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            CloseAfterFailure(on);
+            throw;
+        }
+
+        await EndCheckAsync(on).ConfigureAwait(false);
+    }
 
     /// <inheritdoc/>
-    public void ReadVersions(IReadOnlyList<IVersionedSharedEntity> entities, long?[] versions) =>
-        SyncComplete(ReadVersionsCoreAsync(entities, versions, Transaction, locking: false, async: false, CancellationToken.None));
+    public void ReadVersions(IReadOnlyList<IVersionedSharedEntity> entities, long?[] versions)
+    {
+        DbEntityLoader on = ChecksOn();
+        try
+        {
+            SyncComplete(on.ReadVersionsCoreAsync(entities, versions, on.Transaction, locking: null, async: false, CancellationToken.None));
+        }
+        catch
+        {
+            CloseAfterFailure(on);
+            throw;
+        }
+
+        EndCheck(on);
+    }
 
     /// <inheritdoc/>
-    public ValueTask ReadVersionsAsync(IReadOnlyList<IVersionedSharedEntity> entities, long?[] versions, CancellationToken cancellationToken) =>
-        ReadVersionsCoreAsync(entities, versions, Transaction, locking: false, async: true, cancellationToken);
+    public async ValueTask ReadVersionsAsync(IReadOnlyList<IVersionedSharedEntity> entities, long?[] versions, CancellationToken cancellationToken)
+    {
+        DbEntityLoader on = ChecksOn();
+        try
+        {
+            await on.ReadVersionsCoreAsync(entities, versions, on.Transaction, locking: null, async: true, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            CloseAfterFailure(on);
+            throw;
+        }
+
+        await EndCheckAsync(on).ConfigureAwait(false);
+    }
 
     /// <inheritdoc/>
     public IVersionLock LockVersions(IReadOnlyList<IVersionedSharedEntity> entities)
     {
-        var versionLock = (VersionLock)SyncComplete(LockVersionsCoreAsync(entities, async: false, CancellationToken.None));
+        DbEntityLoader on = ChecksOn();
+        VersionLock versionLock;
+        try
+        {
+            versionLock = (VersionLock)SyncComplete(on.LockVersionsCoreAsync(entities, async: false, CancellationToken.None));
+        }
+        catch
+        {
+            CloseAfterFailure(on);
+            throw;
+        }
 
         // Here, in a synchronous method, and not inside the async core: an AsyncLocal set inside an async method is
         // discarded when it returns, and the runtime's fills must see the enlistment.
-        versionLock.Enlistment = Dialect.EnlistStore(Connection, versionLock.Transaction);
+        versionLock.Enlistment = Dialect.EnlistStore(on.Connection, versionLock.Transaction);
+        versionLock.CloseAfter = on == this ? null : on.Connection;
         return versionLock;
     }
 
@@ -212,17 +298,81 @@ public sealed class DbEntityLoader : IEntityLoader
     {
         if (Dialect.RunsSynchronously)
         {
-            // Synchronously, so that the store enlistment made under the lock flows back to the runtime's caller.
+            // Synchronously (and not in an async method), so that the store enlistment made under the lock flows back
+            // to the runtime's caller.
             cancellationToken.ThrowIfCancellationRequested();
             return new ValueTask<IVersionLock>(LockVersions(entities));
         }
 
-        return LockVersionsCoreAsync(entities, async: true, cancellationToken);
+        return LockVersionsOnAsync(entities, cancellationToken);
+    }
+
+    private async ValueTask<IVersionLock> LockVersionsOnAsync(IReadOnlyList<IVersionedSharedEntity> entities, CancellationToken cancellationToken)
+    {
+        DbEntityLoader on = ChecksOn();
+        try
+        {
+            var versionLock = (VersionLock)await on.LockVersionsCoreAsync(entities, async: true, cancellationToken).ConfigureAwait(false);
+            versionLock.CloseAfter = on == this ? null : on.Connection;
+            return versionLock;
+        }
+        catch
+        {
+            CloseAfterFailure(on);
+            throw;
+        }
+    }
+
+    // Where a check's statements run: on the check connection while no application transaction is open, else here,
+    // in the transaction (whose snapshot the stale-snapshot detection depends on). An ambient System.Transactions
+    // transaction counts: a second connection would enlist in it as a transaction of its own.
+    private DbEntityLoader ChecksOn() =>
+        _checks is { } checks && Transaction is null && System.Transactions.Transaction.Current is null ? checks : this;
+
+    private void EndCheck(DbEntityLoader on)
+    {
+        if (on != this)
+        {
+            on.Connection.Close();
+        }
+    }
+
+    // After a failed statement: the failure says more than a close that fails too (Npgsql refuses to close a
+    // connector it still considers busy).
+    private void CloseAfterFailure(DbEntityLoader on)
+    {
+        try
+        {
+            EndCheck(on);
+        }
+        catch (Exception ex) when (ex is DbException or InvalidOperationException)
+        {
+            _ = ex;
+        }
+    }
+
+    private async ValueTask EndCheckAsync(DbEntityLoader on)
+    {
+        if (on != this)
+        {
+            await on.Connection.CloseAsync().ConfigureAwait(false);
+        }
     }
 
     /// <inheritdoc/>
     /// <exception cref="InvalidOperationException">An application transaction is open on the connection.</exception>
-    public ValueTask<IEntityWriteTransaction> BeginWriteAsync(CancellationToken cancellationToken)
+    public ValueTask<IEntityWriteTransaction> BeginWriteAsync(CancellationToken cancellationToken) => BeginOwnWriteAsync(repaired: null, cancellationToken);
+
+    /// <inheritdoc/>
+    /// <exception cref="InvalidOperationException">An application transaction is open on the connection.</exception>
+    public ValueTask<IEntityWriteTransaction> BeginRepairAsync(IReadOnlyList<IVersionedSharedEntity> entities, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(entities);
+        return BeginOwnWriteAsync(entities.Count > 0 ? MappingOf(entities[0].GetType()) : null, cancellationToken);
+    }
+
+    // repaired: the mapping of the entity a repair is for (its begin is bounded by DatabaseWaitTimeout), or null for a commit.
+    private ValueTask<IEntityWriteTransaction> BeginOwnWriteAsync(DbEntityMapping? repaired, CancellationToken cancellationToken)
     {
         if (Transaction is not null)
         {
@@ -236,17 +386,39 @@ public sealed class DbEntityLoader : IEntityLoader
             // Synchronously, so that the store enlistment flows back to the runtime, which raises the dirty tokens in it.
             cancellationToken.ThrowIfCancellationRequested();
             EnsureOpen();
-            DbTransaction transaction = Connection.BeginTransaction(Dialect.OwnTransactionIsolation);
+            DbTransaction transaction;
+            try
+            {
+                transaction = repaired is null
+                    ? Connection.BeginTransaction(Dialect.OwnTransactionIsolation)
+                    : Dialect.BeginTransaction(Connection, Dialect.OwnTransactionIsolation, WaitTimeout);
+            }
+            catch (DbException ex) when (repaired is not null && Dialect.IsWaitTimeout(ex))
+            {
+                throw WaitTimedOut(repaired, DatabaseWait.VersionAdvance, ex);
+            }
+
             return new ValueTask<IEntityWriteTransaction>(new WriteTransaction(this, transaction, Dialect.EnlistStore(Connection, transaction)));
         }
 
-        return BeginWriteCoreAsync(cancellationToken);
+        return BeginWriteCoreAsync(repaired, cancellationToken);
     }
 
-    private async ValueTask<IEntityWriteTransaction> BeginWriteCoreAsync(CancellationToken cancellationToken)
+    private async ValueTask<IEntityWriteTransaction> BeginWriteCoreAsync(DbEntityMapping? repaired, CancellationToken cancellationToken)
     {
         await EnsureOpenAsync(cancellationToken).ConfigureAwait(false);
-        DbTransaction transaction = await Connection.BeginTransactionAsync(Dialect.OwnTransactionIsolation, cancellationToken).ConfigureAwait(false);
+        DbTransaction transaction;
+        try
+        {
+            transaction = repaired is null
+                ? await Connection.BeginTransactionAsync(Dialect.OwnTransactionIsolation, cancellationToken).ConfigureAwait(false)
+                : await Dialect.BeginTransactionAsync(Connection, Dialect.OwnTransactionIsolation, WaitTimeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (DbException ex) when (repaired is not null && Dialect.IsWaitTimeout(ex))
+        {
+            throw WaitTimedOut(repaired, DatabaseWait.VersionAdvance, ex);
+        }
+
         return new WriteTransaction(this, transaction, enlistment: null);
     }
 
@@ -304,7 +476,7 @@ public sealed class DbEntityLoader : IEntityLoader
 
             int first = columns.Count;
             columns.AddRange(mapping.Columns);
-            await SelectByKeysAsync(mapping, columns, [.. group], entities, Transaction, lockClause: "", async, (reader, index) =>
+            await SelectByKeysAsync(mapping, columns, [.. group], entities, Transaction, locking: null, DatabaseWait.RowRead, async, (reader, index) =>
             {
                 ISharedEntity entity = entities[index];
                 for (int p = 0; p < mapping.Columns.Count; p++)
@@ -323,8 +495,9 @@ public sealed class DbEntityLoader : IEntityLoader
     }
 
     private async ValueTask ReadVersionsCoreAsync(
-        IReadOnlyList<IVersionedSharedEntity> entities, long?[] versions, DbTransaction? transaction, bool locking, bool async, CancellationToken cancellationToken)
+        IReadOnlyList<IVersionedSharedEntity> entities, long?[] versions, DbTransaction? transaction, bool? locking, bool async, CancellationToken cancellationToken)
     {
+        // locking: null for a plain read; true for a locked read in the loader's own transaction; false in the application's.
         ArgumentNullException.ThrowIfNull(entities);
         ArgumentNullException.ThrowIfNull(versions);
         Array.Fill(versions, null);
@@ -334,11 +507,19 @@ public sealed class DbEntityLoader : IEntityLoader
             string versionColumn = mapping.VersionColumn
                 ?? throw new InvalidOperationException($"{mapping.SharedType.Name} has no version column.");
             int[] indexes = [.. group];
-            if (locking && transaction is not null && Dialect.WriteLockStatement(Dialect.Quote(mapping.Table), Dialect.Quote(versionColumn)) is { } writeLock)
+            DatabaseWait wait = locking is null ? DatabaseWait.VersionRead : DatabaseWait.LockedVersionRead;
+            if (locking is not null && transaction is not null && Dialect.WriteLockStatement(Dialect.Quote(mapping.Table), Dialect.Quote(versionColumn)) is { } writeLock)
             {
-                await using DbCommand command = CreateCommand(transaction);
-                command.CommandText = writeLock;
-                await ExecuteAsync(command, mapping, entities[indexes[0]], async, cancellationToken).ConfigureAwait(false);
+                DbCommand command = CreateCommand(transaction, bounded: true);
+                try
+                {
+                    command.CommandText = Dialect.BoundLockWaits(writeLock, WaitTimeout, ownTransaction: locking.Value);
+                    await ExecuteAsync(command, mapping, entities[indexes[0]], wait, async, cancellationToken).ConfigureAwait(false);
+                }
+                finally
+                {
+                    await DisposeAsync(command, async).ConfigureAwait(false);
+                }
             }
 
             await SelectByKeysAsync(
@@ -347,7 +528,8 @@ public sealed class DbEntityLoader : IEntityLoader
                 indexes,
                 entities,
                 transaction,
-                locking ? Dialect.LockingReadClause : "",
+                locking,
+                wait,
                 async,
                 (reader, index) => versions[index] = Convert.ToInt64(reader.GetValue(1), System.Globalization.CultureInfo.InvariantCulture),
                 cancellationToken).ConfigureAwait(false);
@@ -362,15 +544,22 @@ public sealed class DbEntityLoader : IEntityLoader
         DbTransaction? transaction = Transaction;
         if (transaction is null)
         {
-            if (async)
+            try
             {
-                await EnsureOpenAsync(cancellationToken).ConfigureAwait(false);
-                own = await Connection.BeginTransactionAsync(Dialect.OwnTransactionIsolation, cancellationToken).ConfigureAwait(false);
+                if (async)
+                {
+                    await EnsureOpenAsync(cancellationToken).ConfigureAwait(false);
+                    own = await Dialect.BeginTransactionAsync(Connection, Dialect.OwnTransactionIsolation, WaitTimeout, cancellationToken).ConfigureAwait(false);
+                }
+                else
+                {
+                    EnsureOpen();
+                    own = Dialect.BeginTransaction(Connection, Dialect.OwnTransactionIsolation, WaitTimeout);
+                }
             }
-            else
+            catch (DbException ex) when (Dialect.IsWaitTimeout(ex) && entities.Count > 0)
             {
-                EnsureOpen();
-                own = Connection.BeginTransaction(Dialect.OwnTransactionIsolation);
+                throw WaitTimedOut(MappingOf(entities[0].GetType()), DatabaseWait.LockedVersionRead, ex);
             }
 
             transaction = own;
@@ -379,7 +568,7 @@ public sealed class DbEntityLoader : IEntityLoader
         try
         {
             var versions = new long?[entities.Count];
-            await ReadVersionsCoreAsync(entities, versions, transaction, locking: true, async, cancellationToken).ConfigureAwait(false);
+            await ReadVersionsCoreAsync(entities, versions, transaction, locking: own is not null, async, cancellationToken).ConfigureAwait(false);
             return new VersionLock(own, transaction, versions);
         }
         catch
@@ -395,7 +584,8 @@ public sealed class DbEntityLoader : IEntityLoader
         int[] indexes,
         IReadOnlyList<TEntity> entities,
         DbTransaction? transaction,
-        string lockClause,
+        bool? locking,
+        DatabaseWait wait,
         bool async,
         Action<DbDataReader, int> onRow,
         CancellationToken cancellationToken)
@@ -407,44 +597,79 @@ public sealed class DbEntityLoader : IEntityLoader
         {
             int[] chunk = indexes[start..Math.Min(indexes.Length, start + chunkSize)];
             var byKey = new Dictionary<object, List<int>>();
-            await using DbCommand command = CreateCommand(transaction);
-            var sql = new StringBuilder(select);
-            foreach (int index in chunk)
+            DbCommand command = CreateCommand(transaction, bounded: true);
+            try
             {
-                object key = mapping.NormalizeKey(entities[index].SharedKey);
-                if (!byKey.TryGetValue(key, out List<int>? same))
+                var sql = new StringBuilder(select);
+                foreach (int index in chunk)
                 {
-                    byKey[key] = same = [];
-                    sql.Append(byKey.Count == 1 ? "" : ", ").Append(AddParameter(command, key));
+                    object key = mapping.NormalizeKey(entities[index].SharedKey);
+                    if (!byKey.TryGetValue(key, out List<int>? same))
+                    {
+                        byKey[key] = same = [];
+                        sql.Append(byKey.Count == 1 ? "" : ", ").Append(AddParameter(command, key));
+                    }
+
+                    same.Add(index);
                 }
 
-                same.Add(index);
-            }
-
-            command.CommandText = sql.Append(')').Append(lockClause).ToString();
-            DbDataReader reader = await ExecuteReaderAsync(command, mapping, entities[chunk[0]], async, cancellationToken).ConfigureAwait(false);
-            await using (reader.ConfigureAwait(false))
-            {
-                while (async ? await ReadAsync(reader, mapping, entities[chunk[0]], cancellationToken).ConfigureAwait(false) : Read(reader, mapping, entities[chunk[0]]))
+                string statement = sql.Append(')').Append(locking is null ? "" : Dialect.LockingReadClause).ToString();
+                command.CommandText = locking is { } own ? Dialect.BoundLockWaits(statement, WaitTimeout, own) : statement;
+                DbDataReader reader = await ExecuteReaderAsync(command, mapping, entities[chunk[0]], wait, async, cancellationToken).ConfigureAwait(false);
+                try
                 {
-                    if (byKey.TryGetValue(mapping.NormalizeKey(reader.GetValue(0)), out List<int>? targets))
+                    while (async ? await ReadAsync(reader, mapping, entities[chunk[0]], wait, cancellationToken).ConfigureAwait(false) : Read(reader, mapping, entities[chunk[0]], wait))
                     {
-                        foreach (int index in targets)
+                        if (byKey.TryGetValue(mapping.NormalizeKey(reader.GetValue(0)), out List<int>? targets))
                         {
-                            onRow(reader, index);
+                            foreach (int index in targets)
+                            {
+                                onRow(reader, index);
+                            }
                         }
                     }
                 }
+                finally
+                {
+                    await DisposeAsync(reader, async).ConfigureAwait(false);
+                }
+            }
+            finally
+            {
+                await DisposeAsync(command, async).ConfigureAwait(false);
             }
         }
     }
 
-    private DbCommand CreateCommand(DbTransaction? transaction)
+    // The synchronous paths dispose synchronously: a reader's DisposeAsync may still be reading the end of its
+    // results from the network when it returns, and the synchronous caller would go on with the connection busy.
+    private static async ValueTask DisposeAsync<T>(T disposable, bool async)
+        where T : IAsyncDisposable, IDisposable
+    {
+        if (async)
+        {
+            await disposable.DisposeAsync().ConfigureAwait(false);
+        }
+        else
+        {
+            disposable.Dispose();
+        }
+    }
+
+    // A bounded command serves a check (reads, locked reads, repairs): its waits end after DatabaseWaitTimeout.
+    private DbCommand CreateCommand(DbTransaction? transaction, bool bounded = false)
     {
         DbCommand command = Connection.CreateCommand();
         command.Transaction = transaction;
+        if (bounded)
+        {
+            command.CommandTimeout = Dialect.CommandTimeoutSeconds(WaitTimeout);
+        }
+
         return command;
     }
+
+    private TimeSpan WaitTimeout => Coherence.Options.DatabaseWaitTimeout;
 
     private string AddParameter(DbCommand command, object? value)
     {
@@ -471,12 +696,14 @@ public sealed class DbEntityLoader : IEntityLoader
         }
     }
 
-    // Every statement goes through one of these three, which turn the database's "snapshot too old" into the runtime's exception.
-    private async ValueTask<DbDataReader> ExecuteReaderAsync(DbCommand command, DbEntityMapping mapping, ISharedEntity sample, bool async, CancellationToken cancellationToken)
+    // Every statement of a check goes through one of these, which turn the database's "snapshot too old" and "lock
+    // wait timed out" into the runtime's exceptions.
+    private async ValueTask<DbDataReader> ExecuteReaderAsync(
+        DbCommand command, DbEntityMapping mapping, ISharedEntity sample, DatabaseWait wait, bool async, CancellationToken cancellationToken)
     {
         try
         {
-            Statements++;
+            _statements++;
             if (async)
             {
                 await EnsureOpenAsync(cancellationToken).ConfigureAwait(false);
@@ -490,13 +717,17 @@ public sealed class DbEntityLoader : IEntityLoader
         {
             throw StaleSnapshot(mapping, sample, ex);
         }
+        catch (DbException ex) when (Dialect.IsWaitTimeout(ex))
+        {
+            throw WaitTimedOut(mapping, wait, ex);
+        }
     }
 
-    private async ValueTask ExecuteAsync(DbCommand command, DbEntityMapping mapping, ISharedEntity sample, bool async, CancellationToken cancellationToken)
+    private async ValueTask ExecuteAsync(DbCommand command, DbEntityMapping mapping, ISharedEntity sample, DatabaseWait wait, bool async, CancellationToken cancellationToken)
     {
         try
         {
-            Statements++;
+            _statements++;
             if (async)
             {
                 await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
@@ -510,9 +741,13 @@ public sealed class DbEntityLoader : IEntityLoader
         {
             throw StaleSnapshot(mapping, sample, ex);
         }
+        catch (DbException ex) when (Dialect.IsWaitTimeout(ex))
+        {
+            throw WaitTimedOut(mapping, wait, ex);
+        }
     }
 
-    private async ValueTask<bool> ReadAsync(DbDataReader reader, DbEntityMapping mapping, ISharedEntity sample, CancellationToken cancellationToken)
+    private async ValueTask<bool> ReadAsync(DbDataReader reader, DbEntityMapping mapping, ISharedEntity sample, DatabaseWait wait, CancellationToken cancellationToken)
     {
         try
         {
@@ -522,9 +757,13 @@ public sealed class DbEntityLoader : IEntityLoader
         {
             throw StaleSnapshot(mapping, sample, ex);
         }
+        catch (DbException ex) when (Dialect.IsWaitTimeout(ex))
+        {
+            throw WaitTimedOut(mapping, wait, ex);
+        }
     }
 
-    private bool Read(DbDataReader reader, DbEntityMapping mapping, ISharedEntity sample)
+    private bool Read(DbDataReader reader, DbEntityMapping mapping, ISharedEntity sample, DatabaseWait wait)
     {
         try
         {
@@ -533,6 +772,10 @@ public sealed class DbEntityLoader : IEntityLoader
         catch (DbException ex) when (Dialect.IsStaleSnapshot(ex))
         {
             throw StaleSnapshot(mapping, sample, ex);
+        }
+        catch (DbException ex) when (Dialect.IsWaitTimeout(ex))
+        {
+            throw WaitTimedOut(mapping, wait, ex);
         }
     }
 
@@ -544,6 +787,9 @@ public sealed class DbEntityLoader : IEntityLoader
         return new(mapping.SharedType.Name, sample.SharedKey, -1, sample is IVersionedSharedEntity v ? v.SharedVersion : -1);
     }
 
+    private DatabaseWaitTimeoutException WaitTimedOut(DbEntityMapping mapping, DatabaseWait wait, Exception cause) =>
+        new(mapping.SharedType.Name, wait, WaitTimeout, cause);
+
     private sealed class VersionLock(DbTransaction? own, DbTransaction transaction, long?[] versions) : IVersionLock
     {
         public IReadOnlyList<long?> Versions => versions;
@@ -554,28 +800,48 @@ public sealed class DbEntityLoader : IEntityLoader
         /// <summary>The store's enlistment in <see cref="Transaction"/>, for dialects whose store lives in the same database.</summary>
         public IDisposable? Enlistment { get; set; }
 
+        /// <summary>The check connection the lock was taken on, closed once the lock is released.</summary>
+        public DbConnection? CloseAfter { get; set; }
+
         public void Dispose()
         {
-            Enlistment?.Dispose();
-            if (own is { Connection: not null })
+            try
             {
-                own.Commit();
-            }
+                Enlistment?.Dispose();
+                if (own is { Connection: not null })
+                {
+                    own.Commit();
+                }
 
-            own?.Dispose();
+                own?.Dispose();
+            }
+            finally
+            {
+                CloseAfter?.Close();
+            }
         }
 
         public async ValueTask DisposeAsync()
         {
-            Enlistment?.Dispose();
-            if (own is { Connection: not null })
+            try
             {
-                await own.CommitAsync().ConfigureAwait(false);
-            }
+                Enlistment?.Dispose();
+                if (own is { Connection: not null })
+                {
+                    await own.CommitAsync().ConfigureAwait(false);
+                }
 
-            if (own is not null)
+                if (own is not null)
+                {
+                    await own.DisposeAsync().ConfigureAwait(false);
+                }
+            }
+            finally
             {
-                await own.DisposeAsync().ConfigureAwait(false);
+                if (CloseAfter is not null)
+                {
+                    await CloseAfter.CloseAsync().ConfigureAwait(false);
+                }
             }
         }
     }
@@ -610,11 +876,20 @@ public sealed class DbEntityLoader : IEntityLoader
             ArgumentNullException.ThrowIfNull(entity);
             DbEntityMapping mapping = loader.MappingOf(entity.GetType());
             string version = mapping.VersionColumn ?? throw new InvalidOperationException($"{mapping.SharedType.Name} has no version column.");
-            await using DbCommand command = loader.CreateCommand(transaction);
-            command.CommandText =
+            await using DbCommand command = loader.CreateCommand(transaction, bounded: true);
+            command.CommandText = loader.Dialect.BoundLockWaits(
                 $"UPDATE {loader.Dialect.Quote(mapping.Table)} SET {loader.Dialect.Quote(version)} = {loader.AddParameter(command, newVersion)} " +
-                $"WHERE {Guard(command, mapping, entity, expectedVersion)}";
-            return await ExecuteGuardedAsync(command, mapping, entity, cancellationToken).ConfigureAwait(false);
+                $"WHERE {Guard(command, mapping, entity, expectedVersion)}",
+                loader.WaitTimeout,
+                ownTransaction: true);
+            try
+            {
+                return await ExecuteGuardedAsync(command, mapping, entity, cancellationToken).ConfigureAwait(false);
+            }
+            catch (DbException ex) when (loader.Dialect.IsWaitTimeout(ex))
+            {
+                throw loader.WaitTimedOut(mapping, DatabaseWait.VersionAdvance, ex);
+            }
         }
 
         public async ValueTask<bool> DeleteAsync(ISharedEntity entity, long? expectedVersion, CancellationToken cancellationToken)
@@ -628,7 +903,7 @@ public sealed class DbEntityLoader : IEntityLoader
 
         public async ValueTask CommitAsync(CancellationToken cancellationToken)
         {
-            loader.Statements++;
+            loader._statements++;
             await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
             enlistment?.Dispose();
         }
@@ -655,7 +930,7 @@ public sealed class DbEntityLoader : IEntityLoader
         {
             try
             {
-                loader.Statements++;
+                loader._statements++;
                 return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
             }
             catch (DbException ex) when (loader.Dialect.IsStaleSnapshot(ex))

@@ -53,6 +53,7 @@ public sealed class DbEntityMapping
     /// <param name="keyColumn">The key column; default: the key property's name.</param>
     /// <param name="versionColumn">The version column; default: the version property's name.</param>
     /// <param name="columns">Column names by shared property name, for those that differ from the property name.</param>
+    /// <exception cref="ArgumentException">A table or column name is empty or holds a control character (shown escaped, <c>\u0000</c>).</exception>
     public static DbEntityMapping For<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicProperties)] T>(
         string? table = null, string? keyColumn = null, string? versionColumn = null, IReadOnlyDictionary<string, string>? columns = null)
         where T : class, ISharedEntity, new()
@@ -65,19 +66,33 @@ public sealed class DbEntityMapping
             throw new InvalidOperationException($"The key property {typeof(T)}.{type.KeyProperty} needs a setter for the loader to create instances.");
         }
 
-        string[] names = [.. type.Properties.Select(p => columns is not null && columns.TryGetValue(p.Name, out string? c) ? c : p.Name)];
+        string[] names = [.. type.Properties.Select(p => Identifier(columns is not null && columns.TryGetValue(p.Name, out string? c) ? c : p.Name, "column", nameof(columns)))];
         Type? versionType = type.VersionProperty is { } v ? typeof(T).GetProperty(v)?.PropertyType : null;
         return new DbEntityMapping(
             static () => new T(),
             type,
             key,
-            table ?? typeof(T).Name,
-            keyColumn ?? type.KeyProperty,
-            type.VersionProperty is null ? null : versionColumn ?? type.VersionProperty,
+            Identifier(table ?? typeof(T).Name, "table", nameof(table)),
+            Identifier(keyColumn ?? type.KeyProperty, "key column", nameof(keyColumn)),
+            type.VersionProperty is null ? null : Identifier(versionColumn ?? type.VersionProperty, "version column", nameof(versionColumn)),
             names)
         {
             NarrowVersion = versionType is not null && (Nullable.GetUnderlyingType(versionType) ?? versionType) != typeof(long),
         };
+    }
+
+    // A control character (a NUL above all) has no place in an identifier: Npgsql fails the whole statement with a
+    // protocol error, far from the mapping that caused it. Refused here, with the name shown escaped.
+    private static string Identifier(string name, string what, string parameter)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name, parameter);
+        if (name.Any(char.IsControl))
+        {
+            string shown = string.Concat(name.Select(c => char.IsControl(c) ? $"\\u{(int)c:x4}" : c.ToString(CultureInfo.InvariantCulture)));
+            throw new ArgumentException($"The {what} name \"{shown}\" contains a control character, which no database identifier may hold.", parameter);
+        }
+
+        return name;
     }
 
     /// <summary>A new, unattached instance with key <paramref name="key"/>.</summary>

@@ -28,4 +28,7 @@ internal static partial class Log
 
     [LoggerMessage(8, LogLevel.Warning, "{Entity} {Key}: the shared store holds {Found}, which the library cannot have written there ({Why}); it is replaced as a missing token would be. Something other than this library writes the store's keys, or a process put an old value back.")]
     public static partial void DamagedToken(ILogger logger, string entity, string key, string found, string why);
+
+    [LoggerMessage(9, LogLevel.Warning, "The lease fill of {Count} {Entity} entity(ies) gave up: its locking read waited longer than DatabaseWaitTimeout for another session's lock. Those entities were checked with a plain version read; their lease placeholders send other readers to the database until they expire (LeaseTtl).")]
+    public static partial void LeaseFillTimedOut(ILogger logger, string entity, int count, Exception error);
 }

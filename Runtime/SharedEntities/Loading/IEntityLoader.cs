@@ -50,6 +50,16 @@ public interface IEntityLoader
 
     /// <summary>Begins a database transaction for a commit.</summary>
     ValueTask<IEntityWriteTransaction> BeginWriteAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Begins a database transaction for a repair that a check runs (<see cref="IEntityWriteTransaction.AdvanceVersionAsync"/>
+    /// of <paramref name="entities"/>, after the store was found ahead of the database). Like
+    /// <see cref="BeginWriteAsync"/>, but a wait to begin it (SQLite's write lock) lasts at most
+    /// <see cref="CoherenceOptions.DatabaseWaitTimeout"/>, then throws <see cref="DatabaseWaitTimeoutException"/>:
+    /// a check must not hang on another session's lock. By default, <see cref="BeginWriteAsync"/>.
+    /// </summary>
+    ValueTask<IEntityWriteTransaction> BeginRepairAsync(IReadOnlyList<IVersionedSharedEntity> entities, CancellationToken cancellationToken) =>
+        BeginWriteAsync(cancellationToken);
 }
 
 /// <summary>Versions read under a lock (see <see cref="IEntityLoader.LockVersions"/>). Disposing releases the lock.</summary>

@@ -202,13 +202,34 @@ internal static class FreshnessCheck
     private static async ValueTask FillLeasesAsync(
         Coherence coherence, List<SharedEntityState> states, Verdict[] verdicts, bool async, CancellationToken cancellationToken)
     {
+        bool gaveUp = false;
         foreach (IGrouping<IEntityLoader, int> group in IndexesWith(states, verdicts, Outcome.Fill))
         {
             int[] indexes = [.. group];
             IVersionedSharedEntity[] entities = [.. indexes.Select(i => (IVersionedSharedEntity)states[i].Entity)];
-            IVersionLock versionLock = async
-                ? await group.Key.LockVersionsAsync(entities, cancellationToken).ConfigureAwait(false)
-                : group.Key.LockVersions(entities);
+            IVersionLock versionLock;
+            try
+            {
+                versionLock = async
+                    ? await group.Key.LockVersionsAsync(entities, cancellationToken).ConfigureAwait(false)
+                    : group.Key.LockVersions(entities);
+            }
+            catch (DatabaseWaitTimeoutException timedOut) when (!group.Key.ReadsInTransaction)
+            {
+                // A writer holds the rows longer than DatabaseWaitTimeout. Give up the lease: filling without the lock
+                // could publish a version its commit is about to replace, and the placeholder sends the other readers
+                // to the database until it expires (LeaseTtl). A plain version read needs no lock.
+                Log.LeaseFillTimedOut(coherence.Logger, timedOut.EntityName, indexes.Length, timedOut);
+                coherence.Metrics.Fallbacks.Add(indexes.Length);
+                foreach (int i in indexes)
+                {
+                    verdicts[i] = Verdict.AskDatabase;
+                }
+
+                gaveUp = true;
+                continue;
+            }
+
             try
             {
                 // A missing row fills nothing: its deletion's token is gone, and the placeholder sends the other
@@ -246,6 +267,11 @@ internal static class FreshnessCheck
                     versionLock.Dispose();
                 }
             }
+        }
+
+        if (gaveUp)
+        {
+            await AskDatabaseAsync(coherence, states, verdicts, async, cancellationToken).ConfigureAwait(false);
         }
     }
 

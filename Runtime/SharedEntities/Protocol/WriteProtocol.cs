@@ -49,7 +49,10 @@ internal static class WriteProtocol
     public static async Task RunAsync(Coherence coherence, IEntityLoader loader, IReadOnlyList<PendingWrite> writes, CancellationToken cancellationToken)
     {
         var publication = new WritePublication(coherence);
-        IEntityWriteTransaction transaction = await loader.BeginWriteAsync(cancellationToken).ConfigureAwait(false);
+        // A repair runs inside a check: its waits are bounded (CoherenceOptions.DatabaseWaitTimeout).
+        IEntityWriteTransaction transaction = writes.Count > 0 && writes.All(w => w.Kind == WriteKind.Advance)
+            ? await loader.BeginRepairAsync([.. writes.Select(w => (IVersionedSharedEntity)w.State.Entity)], cancellationToken).ConfigureAwait(false)
+            : await loader.BeginWriteAsync(cancellationToken).ConfigureAwait(false);
         await using (transaction.ConfigureAwait(false))
         {
             // 1. The guarded statements: each takes its row's lock until the commit.

@@ -48,4 +48,58 @@ public sealed class SqliteDialect : DbDialect
     /// <inheritdoc/>
     public override bool IsStaleSnapshot(DbException exception) =>
         exception is SqliteException { SqliteExtendedErrorCode: SqliteBusySnapshot };
+
+    /// <inheritdoc/>
+    /// <remarks>SQLITE_BUSY (5) or SQLITE_LOCKED (6) once Microsoft.Data.Sqlite's busy retries (for the command timeout) ran out.</remarks>
+    public override bool IsWaitTimeout(DbException exception) =>
+        exception is SqliteException { SqliteErrorCode: 5 or 6, SqliteExtendedErrorCode: not SqliteBusySnapshot };
+
+    /// <inheritdoc/>
+    /// <remarks>
+    /// Microsoft.Data.Sqlite retries a busy statement until its command timeout (whole seconds) runs out: that is the
+    /// busy timeout here, so it is the wait timeout rounded up, not a backstop behind it.
+    /// </remarks>
+    public override int CommandTimeoutSeconds(TimeSpan waitTimeout) => (int)Math.Min(int.MaxValue, Math.Max(1, Math.Ceiling(waitTimeout.TotalSeconds)));
+
+    /// <inheritdoc/>
+    /// <remarks><c>BEGIN IMMEDIATE</c> waits with the connection's default timeout, set to the wait timeout for it and then given back.</remarks>
+    public override DbTransaction BeginTransaction(DbConnection connection, IsolationLevel isolationLevel, TimeSpan waitTimeout)
+    {
+        if (connection is not SqliteConnection sqlite)
+        {
+            return base.BeginTransaction(connection, isolationLevel, waitTimeout);
+        }
+
+        int saved = sqlite.DefaultTimeout;
+        sqlite.DefaultTimeout = CommandTimeoutSeconds(waitTimeout);
+        try
+        {
+            return sqlite.BeginTransaction(isolationLevel);
+        }
+        finally
+        {
+            sqlite.DefaultTimeout = saved;
+        }
+    }
+
+    /// <inheritdoc/>
+    public override ValueTask<DbTransaction> BeginTransactionAsync(
+        DbConnection connection, IsolationLevel isolationLevel, TimeSpan waitTimeout, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return new ValueTask<DbTransaction>(BeginTransaction(connection, isolationLevel, waitTimeout));
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>
+    /// A private in-memory database (<c>:memory:</c>, <c>Mode=Memory</c> without a shared cache) exists on its own
+    /// connection only: <see langword="null"/> then, and the checks stay on the application's connection.
+    /// </remarks>
+    public override DbConnection? CreateCheckConnection(DbConnection connection, string? connectionString)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        var builder = new SqliteConnectionStringBuilder(string.IsNullOrEmpty(connectionString) ? connection.ConnectionString : connectionString);
+        bool inMemory = builder.DataSource is "" or ":memory:" || builder.Mode == SqliteOpenMode.Memory;
+        return inMemory && builder.Cache != SqliteCacheMode.Shared ? null : new SqliteConnection(builder.ToString());
+    }
 }
