@@ -62,4 +62,51 @@ public sealed class OptionsTests
         var process = world.NewProcess(new CoherenceOptions { KeyPrefix = "tenant7:" });
         Assert.Equal("tenant7:Sheet:1", process.Coherence.StoreKeyOf(process.Sheet(1)));
     }
+
+    [Fact]
+    public void A_runtime_keeps_a_frozen_copy_of_every_setting()
+    {
+        var given = new CoherenceOptions
+        {
+            OutsideScopeReads = OutsideScopeReads.Throw,
+            TokenTtl = TimeSpan.FromMinutes(7),
+            DirtyTokenTtl = TimeSpan.FromSeconds(9),
+            TombstoneTtl = TimeSpan.FromHours(3),
+            LeaseTtl = TimeSpan.FromSeconds(4),
+            AllowCommitWhenStoreUnavailable = true,
+            PublishInBackground = true,
+            DatabaseWaitTimeout = TimeSpan.FromSeconds(2),
+            KeyPrefix = "app:",
+            HashKeys = true,
+            KeyHashSecret = "s",
+            LogKeys = true,
+        };
+        given.TokenTtlByEntity["Sheet"] = TimeSpan.FromMinutes(1);
+        using var coherence = new Coherence(new Stores.InMemorySharedStore(), given);
+
+        // Every public setting is copied (a setting added later and forgotten in the copy fails here).
+        foreach (System.Reflection.PropertyInfo property in typeof(CoherenceOptions).GetProperties())
+        {
+            object? expected = property.GetValue(given);
+            object? actual = property.GetValue(coherence.Options);
+            if (expected is IDictionary<string, TimeSpan> map)
+            {
+                Assert.Equal(map, (IDictionary<string, TimeSpan>)actual!);
+            }
+            else
+            {
+                Assert.Equal(expected, actual);
+                Assert.NotEqual(property.GetValue(new CoherenceOptions()), actual); // the test sets every setting to a non-default
+            }
+        }
+
+        // The copy cannot change; the caller's instance still can, without effect on the runtime.
+        var refused = Assert.Throws<InvalidOperationException>(() => coherence.Options.TokenTtl = TimeSpan.FromDays(1));
+        Assert.Contains("cannot change", refused.Message, StringComparison.Ordinal);
+        Assert.Throws<NotSupportedException>(() => coherence.Options.TokenTtlByEntity["Cell"] = TimeSpan.FromSeconds(1));
+        given.KeyPrefix = "other:";
+        given.TokenTtlByEntity["Sheet"] = TimeSpan.FromDays(2);
+        Assert.Equal("app:", coherence.Options.KeyPrefix);
+        Assert.Equal(TimeSpan.FromMinutes(1), coherence.Options.TokenTtlFor("Sheet"));
+    }
 }

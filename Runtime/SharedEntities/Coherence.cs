@@ -24,7 +24,6 @@ namespace SharedEntities;
 public sealed class Coherence : IDisposable
 {
     private readonly bool _ownsMetrics;
-    private readonly bool _hashKeys;
     private readonly byte[]? _keyHashSecret;
 
     /// <summary>Creates the runtime.</summary>
@@ -37,9 +36,9 @@ public sealed class Coherence : IDisposable
         ArgumentNullException.ThrowIfNull(store);
         options ??= new CoherenceOptions();
         options.Validate();
+        options = options.FrozenCopy();
         Store = store;
         Options = options;
-        _hashKeys = options.HashKeys;
         _keyHashSecret = options.KeyHashSecret is { } secret ? Encoding.UTF8.GetBytes(secret) : null;
         Logger = (ILogger?)loggerFactory?.CreateLogger<Coherence>() ?? NullLogger.Instance;
         _ownsMetrics = metrics is null;
@@ -50,7 +49,7 @@ public sealed class Coherence : IDisposable
     /// <summary>The store.</summary>
     public ISharedStore Store { get; }
 
-    /// <summary>The settings (do not change them after construction).</summary>
+    /// <summary>The settings: a copy made when this runtime was built, which cannot change.</summary>
     public CoherenceOptions Options { get; }
 
     /// <summary>The counters.</summary>
@@ -156,7 +155,7 @@ public sealed class Coherence : IDisposable
         ArgumentNullException.ThrowIfNull(entity);
         return entity.SharedState is { } state && ReferenceEquals(state.Coherence, this)
             ? state.StoreKey
-            : StoreKeys.For(Options.KeyPrefix, entity.SharedType.Name, entity.SharedKey, _hashKeys, _keyHashSecret);
+            : StoreKeys.For(Options.KeyPrefix, entity.SharedType.Name, entity.SharedKey, Options.HashKeys, _keyHashSecret);
     }
 
     /// <summary>A store key as log messages show it: itself with <see cref="CoherenceOptions.LogKeys"/>, its reference otherwise.</summary>
