@@ -65,8 +65,8 @@ public sealed class SqliteSharedStoreTests : IDisposable
     public async Task Scripted_batches_give_the_same_results_as_the_in_memory_store(string name, Op[][] script)
     {
         ArgumentNullException.ThrowIfNull(script);
-        var memoryClock = new ManualClock();
-        var sqliteClock = new ManualClock();
+        var memoryClock = new FakeTimeProvider(new DateTimeOffset(2026, 11, 23, 12, 0, 0, TimeSpan.Zero));
+        var sqliteClock = new FakeTimeProvider(new DateTimeOffset(2026, 11, 23, 12, 0, 0, TimeSpan.Zero));
         var memory = new InMemorySharedStore(memoryClock);
         var sqlite = new SqliteSharedStore($"Data Source={_folder.File("tokens.db")}", sqliteClock);
         var memoryResults = new List<StoreResult>();

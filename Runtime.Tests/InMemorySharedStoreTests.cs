@@ -5,7 +5,7 @@ namespace SharedEntities.Tests;
 /// <summary>The reference semantics of every store operation (the memcached store matches them).</summary>
 public sealed class InMemorySharedStoreTests
 {
-    private readonly ManualClock _clock = new();
+    private readonly FakeTimeProvider _clock = new FakeTimeProvider(new DateTimeOffset(2026, 11, 23, 12, 0, 0, TimeSpan.Zero));
     private readonly InMemorySharedStore _store;
 
     public InMemorySharedStoreTests() => _store = new InMemorySharedStore(_clock);

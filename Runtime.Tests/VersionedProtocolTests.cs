@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using SharedEntities.Protocol;
 using SharedEntities.Stores;
 
@@ -274,7 +275,7 @@ public sealed class VersionedProtocolTests
     [Fact]
     public async Task A_writer_that_dies_between_commit_and_publish_leaves_a_dirty_token_that_readers_verify()
     {
-        var clock = new ManualClock();
+        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 11, 23, 12, 0, 0, TimeSpan.Zero));
         var world = new World(clock);
         world.InsertSheet(1, "Q1");
         var a = world.NewProcess();
@@ -368,14 +369,13 @@ public sealed class VersionedProtocolTests
         world.Store.Execute(lease);
         Assert.Equal(StoreStatus.LeaseWon, lease[0].Status);
 
-        long lost = 0;
-        using var listener = MetricsProbe.Count(b.Coherence.Metrics.LeasesLost, value => lost += value);
+        using var lost = new MetricCollector<long>(b.Coherence.Metrics.LeasesLost);
         await using (b.Coherence.BeginScope())
         {
             Assert.Equal("Q1", inB.Title);
         }
 
-        Assert.Equal(1, lost);
+        Assert.Equal(1, lost.GetMeasurementSnapshot().EvaluateAsCounter());
         Assert.Null(world.Store.Peek(key));
     }
 
@@ -512,8 +512,7 @@ public sealed class VersionedProtocolTests
         const int processes = 4;
         const int increments = 50;
         using var metrics = new SharedEntitiesMetrics();
-        long conflicts = 0;
-        using var listener = MetricsProbe.Count(metrics.Conflicts, value => Interlocked.Add(ref conflicts, value));
+        using var conflicts = new MetricCollector<long>(metrics.Conflicts);
 
         using var deadline = new CancellationTokenSource(TimeSpan.FromMinutes(1));
         await Task.WhenAll(Enumerable.Range(0, processes).Select(_ => Task.Run(async () =>
@@ -536,7 +535,7 @@ public sealed class VersionedProtocolTests
 
         Assert.Equal(processes * increments, (long)world.Database.ValueOf("Counter", 1, 0)!);
         Assert.Equal(1 + (processes * increments), world.Database.VersionOf("Counter", 1));
-        Assert.True(conflicts > 0, "The processes never conflicted, so the test did not exercise contention.");
+        Assert.True(conflicts.GetMeasurementSnapshot().EvaluateAsCounter() > 0, "The processes never conflicted, so the test did not exercise contention.");
     }
 
     [Fact]
@@ -565,7 +564,7 @@ public sealed class VersionedProtocolTests
     [Fact]
     public async Task A_write_by_another_application_goes_unseen_until_the_token_expires()
     {
-        var clock = new ManualClock();
+        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 11, 23, 12, 0, 0, TimeSpan.Zero));
         var world = new World(clock);
         world.InsertSheet(1, "Q1");
         var b = world.NewProcess(new CoherenceOptions { TokenTtl = TimeSpan.FromMinutes(5) });

@@ -67,16 +67,6 @@ internal sealed class Process
     public Task RenameAsync(int id, string title) => CommitAsync(_ => Sheet(id).Title = title);
 }
 
-/// <summary>A clock the test moves by hand.</summary>
-internal sealed class ManualClock : TimeProvider
-{
-    private DateTimeOffset _now = new(2026, 11, 23, 12, 0, 0, TimeSpan.Zero);
-
-    public override DateTimeOffset GetUtcNow() => _now;
-
-    public void Advance(TimeSpan by) => _now += by;
-}
-
 internal static class EntityTestExtensions
 {
     /// <summary>Writes a shared value the way a loader does: no write recorded.</summary>

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: installs what the tests need, then every test project of the solution.
-# Tests that need a server (memcached) start their own on a free loopback port and stop it afterwards.
+# Tests that need a server (memcached, PostgreSQL) start their own on a free loopback port and stop it afterwards;
+# SHAREDENTITIES_TEST_MEMCACHED and SHAREDENTITIES_TEST_PGBIN point them at other binaries (TestSupport/README.md).
 # Model.Tests checks docs/model/protocol.pml with spin, whose verifiers are C compiled with gcc.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -262,8 +262,18 @@ public sealed class MemcachedServer : IDisposable
         return port;
     }
 
+    /// <summary>The memcached binary to run, when not the one on PATH.</summary>
+    public const string BinaryVariable = "SHAREDENTITIES_TEST_MEMCACHED";
+
     private static string FindBinary()
     {
+        if (Environment.GetEnvironmentVariable(BinaryVariable) is { Length: > 0 } configured)
+        {
+            return File.Exists(configured)
+                ? configured
+                : throw new InvalidOperationException($"{BinaryVariable} is '{configured}', which is not a file: give the path of a memcached binary, or unset it.");
+        }
+
         IEnumerable<string> directories = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator)
             .Concat(["/usr/bin", "/usr/local/bin", "/usr/sbin"]);
         foreach (string directory in directories.Where(d => d.Length > 0))

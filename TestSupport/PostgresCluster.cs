@@ -17,18 +17,19 @@ public sealed class PostgresCluster : IDisposable
 
     public PostgresCluster()
     {
-        if (Which("initdb") is null || Which("pg_ctl") is null)
+        if (Binary("initdb") is null || Binary("pg_ctl") is null)
         {
             throw new InvalidOperationException(
-                "PostgreSQL tests need initdb and pg_ctl (PostgreSQL 15) on PATH and a 'postgres' OS user; see /work/shared/TOOLCHAIN.md.");
+                $"PostgreSQL tests need initdb and pg_ctl (PostgreSQL 15) in {BinariesVariable} or on PATH, and a 'postgres' OS user to run them " +
+                "(scripts/test.sh checks both).");
         }
 
         Port = FreePort();
         Directory.CreateDirectory(_dir);
         Run("chown", "postgres", _dir);
         AppDomain.CurrentDomain.ProcessExit += (_, _) => Dispose();
-        Run("runuser", "-u", "postgres", "--", "initdb", "-D", Path.Combine(_dir, "data"), "-A", "trust", "-U", "postgres", "--no-sync");
-        Run("runuser", "-u", "postgres", "--", "pg_ctl", "-D", Path.Combine(_dir, "data"), "-w", "-t", "60",
+        Run("runuser", "-u", "postgres", "--", Binary("initdb")!, "-D", Path.Combine(_dir, "data"), "-A", "trust", "-U", "postgres", "--no-sync");
+        Run("runuser", "-u", "postgres", "--", Binary("pg_ctl")!, "-D", Path.Combine(_dir, "data"), "-w", "-t", "60",
             "-o", $"-p {Port} -k {_dir} -h 127.0.0.1 -c fsync=off -c max_connections=60", "-l", Path.Combine(_dir, "log"), "start");
         ConnectionString = $"Host=127.0.0.1;Port={Port};Username=postgres;Database=postgres;Pooling=true;Timeout=30";
     }
@@ -42,7 +43,7 @@ public sealed class PostgresCluster : IDisposable
     /// back on the same port with the same settings; returns when it accepts connections again.
     /// </summary>
     public void Restart() =>
-        Run("runuser", "-u", "postgres", "--", "pg_ctl", "-D", Path.Combine(_dir, "data"), "-m", "fast", "-w", "-t", "60",
+        Run("runuser", "-u", "postgres", "--", Binary("pg_ctl")!, "-D", Path.Combine(_dir, "data"), "-m", "fast", "-w", "-t", "60",
             "-l", Path.Combine(_dir, "log"), "restart");
 
     public void Dispose()
@@ -55,7 +56,7 @@ public sealed class PostgresCluster : IDisposable
         try
         {
             Npgsql.NpgsqlConnection.ClearAllPools();
-            Run("runuser", "-u", "postgres", "--", "pg_ctl", "-D", Path.Combine(_dir, "data"), "-m", "immediate", "-w", "stop");
+            Run("runuser", "-u", "postgres", "--", Binary("pg_ctl")!, "-D", Path.Combine(_dir, "data"), "-m", "immediate", "-w", "stop");
         }
         catch (InvalidOperationException)
         {
@@ -83,8 +84,13 @@ public sealed class PostgresCluster : IDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    private static string? Which(string program) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator).Select(d => Path.Combine(d, program)).FirstOrDefault(File.Exists);
+    /// <summary>The folder of the PostgreSQL binaries to run, when not those on PATH (e.g. <c>/usr/lib/postgresql/16/bin</c>).</summary>
+    public const string BinariesVariable = "SHAREDENTITIES_TEST_PGBIN";
+
+    private static string? Binary(string program) =>
+        Environment.GetEnvironmentVariable(BinariesVariable) is { Length: > 0 } folder
+            ? (File.Exists(Path.Combine(folder, program)) ? Path.Combine(folder, program) : null)
+            : (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator).Select(d => Path.Combine(d, program)).FirstOrDefault(File.Exists);
 
     private static void Run(string program, params string[] args)
     {
