@@ -1,16 +1,5 @@
 namespace SharedEntities.Database.Tests;
 
-/// <summary>The design's example: a versioned (strict) entity.</summary>
-[SharedEntity]
-public partial class Sheet
-{
-    public int Id { get; set; }
-
-    public long Version { get; set; }
-
-    public partial string Title { get; set; }
-}
-
 /// <summary>A versioned counter for contention tests.</summary>
 [SharedEntity]
 public partial class Counter

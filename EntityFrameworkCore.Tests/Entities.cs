@@ -2,17 +2,6 @@ using Microsoft.EntityFrameworkCore;
 
 namespace SharedEntities.EntityFrameworkCore.Tests;
 
-/// <summary>The design's example: a versioned (strict) entity.</summary>
-[SharedEntity]
-public partial class Sheet
-{
-    public int Id { get; set; }
-
-    public long Version { get; set; }
-
-    public partial string Title { get; set; }
-}
-
 /// <summary>A versioned entity with an <see cref="int"/> version.</summary>
 [SharedEntity]
 public partial class Counter
