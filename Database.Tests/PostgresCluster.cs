@@ -20,7 +20,7 @@ public sealed class PostgresCluster : IDisposable
         if (Which("initdb") is null || Which("pg_ctl") is null)
         {
             throw new InvalidOperationException(
-                "PostgreSQL tests need initdb and pg_ctl (PostgreSQL 15) on PATH and a 'postgres' OS user; see /work/shared/TOOLCHAIN.md.");
+                "PostgreSQL tests need initdb and pg_ctl (PostgreSQL 15) on PATH and a 'postgres' OS user to run the server as (PostgreSQL refuses to run as root).");
         }
 
         Port = FreePort();
