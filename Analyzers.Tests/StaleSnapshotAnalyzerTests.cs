@@ -22,7 +22,7 @@ public class StaleSnapshotAnalyzerTests
     private static Task Verify(string code, params DiagnosticResult[] expected)
         => AnalyzeAsync<StaleSnapshotAnalyzer>(Sources.Usings + Data + Sources.Sheet + Sources.EfCore + code, expected);
 
-    /// <summary>The Django story (DESIGN.md, seeds) translated to EF Core: the reload inside the open snapshot sees the old row.</summary>
+    /// <summary>The Django story of docs/diagnostics/SE0101.md translated to EF Core: the reload inside the open snapshot sees the old row.</summary>
     [Fact]
     public Task Django_recalc_shape_in_EF_Core_is_reported() => Verify("""
         class SheetController

@@ -1,6 +1,6 @@
 namespace SharedEntities.Analyzers;
 
-/// <summary>Every diagnostic ID the analyzers report (DESIGN.md, "Diagnostics"). Each has a page in <c>docs/diagnostics/</c>.</summary>
+/// <summary>Every diagnostic ID the analyzers report. Each has a page in <c>docs/diagnostics/</c>, listed in its README.</summary>
 public static class DiagnosticIds
 {
     /// <summary>A <c>[SharedEntity]</c> type is not <see langword="partial"/>.</summary>

@@ -10,7 +10,7 @@ namespace SharedEntities.Analyzers;
 /// SE0101: a refresh (a scope's check, beginning or running a scope, EF Core <c>Entry(e).Reload</c>, a re-query of an
 /// entity set already queried, or the first read of an entity's shared property, which checks it) after a read inside
 /// a REPEATABLE READ, SERIALIZABLE or SNAPSHOT transaction, before that transaction ends. Such a transaction keeps
-/// returning its snapshot: the refresh sees old data (the Django story in DESIGN.md). Lexical, one body at a time; a
+/// returning its snapshot: the refresh sees old data (the Django story of docs/diagnostics/SE0101.md). Lexical, one body at a time; a
 /// lambda or local function body is a body of its own.
 /// </summary>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]

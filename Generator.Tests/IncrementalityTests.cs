@@ -1,5 +1,4 @@
 using System.Collections.Immutable;
-using System.Reflection;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using SharedEntities.Generator.Tests.Infrastructure;
@@ -8,11 +7,13 @@ namespace SharedEntities.Generator.Tests;
 
 /// <summary>
 /// The generator is incremental: an edit that does not change a model reruns no output. Each test runs the driver
-/// twice and checks every tracked step (NetEscapades.EnumGenerators' harness is the model).
+/// twice and checks every tracked step. (Every <see cref="GeneratorHarness.Run(IEnumerable{string}, CSharpParseOptions?)"/>
+/// also makes two such edits, through <see cref="CachingCheck"/>; these tests add edits inside the files and ones that
+/// must change the output.)
 /// </summary>
 public sealed class IncrementalityTests
 {
-    private const string OutputStep = "SourceOutput";
+    private const string OutputStep = CachingCheck.OutputStep;
 
     private const string Entity = """
         using System;
@@ -60,11 +61,7 @@ public sealed class IncrementalityTests
         }
         """;
 
-    private static readonly string[] StepNames = typeof(TrackingNames)
-        .GetFields(BindingFlags.Public | BindingFlags.Static)
-        .Where(field => field.IsLiteral)
-        .Select(field => (string)field.GetRawConstantValue()!)
-        .ToArray();
+    private static readonly ImmutableArray<string> StepNames = CachingCheck.StepNames;
 
     [Fact]
     public void Adding_an_unrelated_file_reruns_nothing()
@@ -187,31 +184,5 @@ public sealed class IncrementalityTests
     }
 
     private static void AssertAllCached(GeneratorDriverRunResult first, GeneratorDriverRunResult second)
-    {
-        ImmutableDictionary<string, ImmutableArray<IncrementalGeneratorRunStep>> firstSteps = first.Results[0].TrackedSteps;
-        ImmutableDictionary<string, ImmutableArray<IncrementalGeneratorRunStep>> secondSteps = second.Results[0].TrackedSteps;
-        foreach (string name in StepNames)
-        {
-            // Assert.All passes on an empty collection: require outputs first.
-            Assert.True(firstSteps.TryGetValue(name, out ImmutableArray<IncrementalGeneratorRunStep> before) && !before.IsEmpty, $"First run did not track {name}.");
-            Assert.True(secondSteps.TryGetValue(name, out ImmutableArray<IncrementalGeneratorRunStep> after) && !after.IsEmpty, $"Second run did not track {name}.");
-            var outputs = after.SelectMany(step => step.Outputs).ToArray();
-            Assert.NotEmpty(outputs);
-            Assert.All(outputs, output => Assert.True(
-                output.Reason is IncrementalStepRunReason.Cached or IncrementalStepRunReason.Unchanged,
-                $"Step {name} output {output.Value} was {output.Reason}."));
-            foreach (var output in before.SelectMany(step => step.Outputs))
-            {
-                ModelGraph.AssertNoRoslynObjects(output.Value, name);
-            }
-        }
-
-        // The output step did not rerun: every output is cached.
-        var sourceOutputs = second.Results[0].TrackedOutputSteps[OutputStep].SelectMany(step => step.Outputs).ToArray();
-        Assert.NotEmpty(sourceOutputs);
-        Assert.All(sourceOutputs, output => Assert.Equal(IncrementalStepRunReason.Cached, output.Reason));
-        Assert.Equal(
-            first.Results[0].GeneratedSources.Select(s => s.SourceText.ToString()),
-            second.Results[0].GeneratedSources.Select(s => s.SourceText.ToString()));
-    }
+        => CachingCheck.AssertCached(first, second, "after the edit");
 }

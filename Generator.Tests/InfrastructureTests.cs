@@ -1,10 +1,11 @@
 using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.Text;
 using SharedEntities.Generator.Tests.Infrastructure;
 using Xunit.Sdk;
 
 namespace SharedEntities.Generator.Tests;
 
-/// <summary>The test helpers can fail: a model walker that never finds anything would prove nothing.</summary>
+/// <summary>The test helpers can fail: a model walker or caching check that never finds anything would prove nothing.</summary>
 public sealed class InfrastructureTests
 {
     private sealed record Holder(object? Value, IReadOnlyList<object?> Items);
@@ -28,6 +29,22 @@ public sealed class InfrastructureTests
     [Fact]
     public void Model_walk_accepts_plain_data()
         => ModelGraph.AssertNoRoslynObjects(new Holder("text", [1, "two", new Holder(3.0, [])]), "model");
+
+    [Fact]
+    public void Caching_check_fails_when_an_edit_changes_a_model()
+    {
+        const string Source = "using SharedEntities; [SharedEntity] public partial class Sheet { public int Id { get; set; } public partial string Title { get; set; } }";
+        Compilation compilation = GeneratorHarness.CreateCompilation(Source);
+        GeneratorDriver driver = GeneratorHarness.CreateDriver().RunGenerators(compilation);
+        GeneratorDriverRunResult first = driver.GetRunResult();
+
+        SyntaxTree tree = compilation.SyntaxTrees.Single();
+        Compilation renamed = compilation.ReplaceSyntaxTree(tree, tree.WithChangedText(SourceText.From(Source.Replace("Title", "Caption", StringComparison.Ordinal))));
+        GeneratorDriverRunResult second = driver.RunGenerators(renamed).GetRunResult();
+
+        XunitException failure = Assert.ThrowsAny<XunitException>(() => CachingCheck.AssertCached(first, second, "after renaming"));
+        Assert.Contains("Modified", failure.Message, StringComparison.Ordinal);
+    }
 
     [Fact]
     public void Line_diff_marks_removed_and_added_lines()

@@ -9,7 +9,7 @@ public sealed record Shape(string Name, string[] Sources, string[] UserErrors)
     public override string ToString() => Name;
 }
 
-/// <summary>Every declaration shape of DESIGN.md's "Users' view", and the ones around it.</summary>
+/// <summary>Every declaration shape that <see cref="SharedEntityShape"/> tells apart (SE0001–SE0006), and the ones around it.</summary>
 public static class Shapes
 {
     private const string Usings = """

@@ -86,7 +86,11 @@ internal enum VersionPropertyKind
     Int32,
 }
 
-/// <summary>The rules of DESIGN.md ("Users' view") as predicates over symbols.</summary>
+/// <summary>
+/// What a <c>[SharedEntity]</c> declaration may be (the type and its containing types, its key and version, its
+/// partial properties), as predicates over symbols. The generator serves what they accept; the analyzers report what
+/// they refuse (SE0001–SE0006).
+/// </summary>
 internal static class SharedEntityShape
 {
     public const string AttributeMetadataName = "SharedEntities.SharedEntityAttribute";

@@ -20,8 +20,8 @@ public sealed class PostgresCluster : IDisposable
         if (Binary("initdb") is null || Binary("pg_ctl") is null)
         {
             throw new InvalidOperationException(
-                $"PostgreSQL tests need initdb and pg_ctl (PostgreSQL 15) in {BinariesVariable} or on PATH, and a 'postgres' OS user to run them " +
-                "(scripts/test.sh checks both).");
+                $"PostgreSQL tests need initdb and pg_ctl (PostgreSQL 15) in {BinariesVariable} or on PATH, and a 'postgres' OS user to run the " +
+                "server as (PostgreSQL refuses to run as root).");
         }
 
         Port = FreePort();

@@ -1,6 +1,6 @@
 namespace SharedEntities.Analyzers.Tests.Infrastructure;
 
-/// <summary>Source snippets the tests share: the users' view entity of DESIGN.md, and EF Core stand-ins.</summary>
+/// <summary>Source snippets the tests share: the README's quick-start entity, and EF Core stand-ins.</summary>
 internal static class Sources
 {
     public const string Usings = """
@@ -14,7 +14,7 @@ internal static class Sources
 
         """;
 
-    /// <summary>The entity of DESIGN.md's users' view, with an own member that reads shared properties.</summary>
+    /// <summary>The README's quick-start <c>Sheet</c>, with two more shared properties and own members that read and write them.</summary>
     public const string Sheet = """
 
         [SharedEntity]

@@ -51,12 +51,16 @@ internal static class GeneratorHarness
             parseOptions: options ?? CSharp13,
             driverOptions: new GeneratorDriverOptions(IncrementalGeneratorOutputKind.None, trackIncrementalGeneratorSteps: true));
 
-    /// <summary>Runs the generator once; returns its result and the compilation that includes the generated files.</summary>
+    /// <summary>
+    /// Runs the generator; returns its result and the compilation that includes the generated files. Before returning,
+    /// reruns it after edits that change no model and asserts that nothing was recomputed (<see cref="CachingCheck"/>).
+    /// </summary>
     public static GeneratorRun Run(IEnumerable<string> sources, CSharpParseOptions? options = null)
     {
         CSharpCompilation compilation = CreateCompilation(sources, options);
         GeneratorDriver driver = CreateDriver(options).RunGeneratorsAndUpdateCompilation(
             compilation, out Compilation output, out ImmutableArray<Diagnostic> diagnostics);
+        CachingCheck.AssertEditsRerunNothing(driver, compilation);
         return new GeneratorRun(compilation, output, driver.GetRunResult(), diagnostics);
     }
 

@@ -5,7 +5,7 @@ namespace SharedEntities;
 /// <summary>What a read of a shared property outside any <see cref="FreshScope"/> does.</summary>
 public enum OutsideScopeReads
 {
-    /// <summary>Check the entity on every such read: correct, but one store round trip per read (the seed's behaviour).</summary>
+    /// <summary>Check the entity against the store on every such read: always fresh, but one store round trip per read.</summary>
     CheckEveryRead,
 
     /// <summary>Throw <see cref="ReadOutsideScopeException"/>.</summary>
@@ -39,7 +39,7 @@ public sealed class CoherenceOptions
     /// </summary>
     public TimeSpan DirtyTokenTtl { get; set => field = Settable(value); } = TimeSpan.FromSeconds(30);
 
-    /// <summary>How long a deleted entity's tombstone lives. Default: 1 day (the seed's choice).</summary>
+    /// <summary>How long the tombstone a delete publishes for the entity's key lives in the store. Default: 1 day.</summary>
     public TimeSpan TombstoneTtl { get; set => field = Settable(value); } = TimeSpan.FromDays(1);
 
     /// <summary>How long a miss's lease placeholder lives if its winner never fills it. Default: 10 seconds.</summary>

@@ -38,7 +38,7 @@ public sealed class StaleEntityException : SharedEntityException
     public long? LocalVersion { get; }
 }
 
-/// <summary>The entity was deleted by another process (the seed's <c>DeletedObject</c>).</summary>
+/// <summary>A check or a write found that another process deleted the entity: this copy no longer has a row.</summary>
 public sealed class EntityDeletedException : SharedEntityException
 {
     /// <summary>Creates the exception.</summary>
@@ -58,7 +58,7 @@ public sealed class EntityDeletedException : SharedEntityException
 
 /// <summary>
 /// Inside an application transaction, a read returned an older version than one known to exist: the transaction
-/// took its snapshot before that commit (REPEATABLE READ, SERIALIZABLE or SNAPSHOT — the Django "recalc" bug), or the
+/// took its snapshot before that commit (REPEATABLE READ, SERIALIZABLE or SNAPSHOT isolation), or the
 /// store is ahead of the database (a restore from a backup, a failover). Returning the old row would be a silent stale
 /// read, so the runtime refuses. Outside a transaction it can tell the two apart: the database then wins and the store
 /// is repaired.

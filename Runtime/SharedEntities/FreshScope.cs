@@ -4,7 +4,7 @@ using SharedEntities.Protocol;
 namespace SharedEntities;
 
 /// <summary>
-/// A fresh scope (the design's "refreshed transaction"): inside it, each shared entity is checked against the store
+/// A fresh scope: inside it, each shared entity is checked against the store
 /// at most once, on first touch, together with every other entity the scope tracks that has not been checked yet (one
 /// batch, one round trip per store server). Later reads in the scope are local. <see cref="CommitAsync"/> writes the
 /// entities changed in the scope with a version check and publishes them after the database commit; disposing without

@@ -10,7 +10,7 @@ public enum SharedEntityMode
     Versioned,
 
     /// <summary>
-    /// Seed-compatible: no schema change; a serial number lives only in the store and is bumped atomically after each
+    /// Serial-only: no version column, no schema change; a serial number lives only in the store and is bumped atomically after each
     /// commit. Best effort: see <c>docs/protocol.md</c> for the windows in which a stale copy can be accepted.
     /// </summary>
     SerialOnly,
