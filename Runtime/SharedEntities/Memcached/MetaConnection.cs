@@ -20,9 +20,11 @@ namespace SharedEntities.Memcached;
 /// memcached's <c>CLIENT_ERROR</c> for incrementing a value that is not a number (the tombstone): it is the answer to
 /// that <c>ma</c>, which the connection makes attributable by never sending the request before an <c>ma</c> in quiet
 /// mode.</para>
-/// <para>With TLS the same bytes go through an <see cref="SslStream"/> over the socket; with authentication the
-/// connection's first command is memcached's ASCII authentication, sent with the version handshake. Replies are read
-/// out of the bytes by <see cref="MetaReplyReader"/>; this type matches them to requests.</para>
+/// <para>This type is the exchange: the handshake, the pipeline's chunks, the deadline, and which request each reply
+/// answers. Below it, <see cref="SocketConnector"/> opens the socket, <see cref="SocketTransport"/> carries the bytes
+/// (with TLS, through an <see cref="SslStream"/> over the socket), and <see cref="MetaReplyReader"/> reads replies out
+/// of them. With authentication the connection's first command is memcached's ASCII authentication, sent with the
+/// version handshake.</para>
 /// <para>Not thread-safe: one exchange at a time (the node's pool hands a connection to one caller).</para>
 /// </remarks>
 internal sealed class MetaConnection : IDisposable
@@ -33,8 +35,7 @@ internal sealed class MetaConnection : IDisposable
     /// <summary>A key that exists only to probe for flags at connect.</summary>
     internal const string ProbeKey = "sharedentities:probe";
 
-    private readonly Socket _socket;
-    private SslStream? _tls;
+    private readonly SocketTransport _transport;
     private bool _receivedAny;
     private string _step = "the version handshake"; // what the connect is doing, for messages
     private readonly byte[] _send = new byte[ChunkBytes + StoreKeyLimit + MetaRequest.MaxOverhead + 8];
@@ -46,8 +47,6 @@ internal sealed class MetaConnection : IDisposable
     private int _valueIndex; // the request whose VA line was read, while its value block is being read
     private uint _valueOpaque;
     private uint _nextOpaque = 1;
-    private int _receiveTimeout = -1;
-    private int _sendTimeout = -1;
     private Timer? _deadline;
     private int _exchange; // Idle, Running, or why it was aborted (TimedOut, Cancelled): set by whoever gets there first.
     private long _abortAfter;
@@ -61,7 +60,7 @@ internal sealed class MetaConnection : IDisposable
 
     private MetaConnection(Socket socket, MemcachedEndpoint endpoint)
     {
-        _socket = socket;
+        _transport = new SocketTransport(socket);
         Endpoint = endpoint;
         ServerInfo = new MemcachedServerInfo(new Version(0, 0), false, false);
     }
@@ -90,19 +89,7 @@ internal sealed class MetaConnection : IDisposable
     {
         get
         {
-            if (_broken)
-            {
-                return false;
-            }
-
-            try
-            {
-                return !_socket.Poll(0, SelectMode.SelectRead);
-            }
-            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
-            {
-                return false;
-            }
+            return !_broken && _transport.IsIdle;
         }
     }
 
@@ -177,8 +164,7 @@ internal sealed class MetaConnection : IDisposable
     public void Dispose()
     {
         _broken = true;
-        _tls?.Dispose();
-        _socket.Dispose();
+        _transport.Dispose();
         _deadline?.Dispose();
     }
 
@@ -273,7 +259,7 @@ internal sealed class MetaConnection : IDisposable
         if (Interlocked.CompareExchange(ref _exchange, reason, Running) == Running)
         {
             _broken = true;
-            _socket.Dispose();
+            _transport.Abort();
         }
     }
 
@@ -394,24 +380,13 @@ internal sealed class MetaConnection : IDisposable
     private async ValueTask AuthenticateTlsAsync(ConnectionSecurity security, long deadline, bool async)
     {
         _step = "the TLS handshake";
-        var tls = new SslStream(new NetworkStream(_socket, ownsSocket: false), leaveInnerStreamOpen: false);
-        _tls = tls;
         bool refused = false;
         SslPolicyErrors errors = SslPolicyErrors.None;
         string chain = "";
         SslClientAuthenticationOptions options = security.CreateTlsOptions(Endpoint.Host, (e, c) => (refused, errors, chain) = (true, e, c));
         try
         {
-            if (async)
-            {
-                await tls.AuthenticateAsClientAsync(options, CancellationToken.None).ConfigureAwait(false);
-            }
-            else
-            {
-                SetTimeout(ref _receiveTimeout, SocketOptionName.ReceiveTimeout, deadline);
-                SetTimeout(ref _sendTimeout, SocketOptionName.SendTimeout, deadline);
-                tls.AuthenticateAsClient(options);
-            }
+            await _transport.StartTlsAsync(options, deadline, async).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is AuthenticationException or IOException && !IsSocketTimeout(ex) && Volatile.Read(ref _exchange) is not (TimedOut or Cancelled))
         {
@@ -686,41 +661,7 @@ internal sealed class MetaConnection : IDisposable
             _ => throw new MemcachedProtocolException(Endpoint, $"memcached at {Endpoint.Address} {_reader.Fault}; the connection was closed."),
         };
 
-    private async ValueTask SendAsync(int length, long deadline, bool async)
-    {
-        if (_tls is { } tls)
-        {
-            if (async)
-            {
-                await tls.WriteAsync(_send.AsMemory(0, length)).ConfigureAwait(false);
-            }
-            else
-            {
-                SetTimeout(ref _sendTimeout, SocketOptionName.SendTimeout, deadline);
-                tls.Write(_send, 0, length);
-            }
-
-            return;
-        }
-
-        if (async)
-        {
-            int sent = 0;
-            while (sent < length)
-            {
-                sent += await _socket.SendAsync(_send.AsMemory(sent, length - sent), SocketFlags.None).ConfigureAwait(false);
-            }
-
-            return;
-        }
-
-        int offset = 0;
-        while (offset < length)
-        {
-            SetTimeout(ref _sendTimeout, SocketOptionName.SendTimeout, deadline);
-            offset += _socket.Send(_send, offset, length - offset, SocketFlags.None);
-        }
-    }
+    private ValueTask SendAsync(int length, long deadline, bool async) => _transport.SendAsync(_send, length, deadline, async);
 
     private async ValueTask ReceiveAsync(long deadline, bool async)
     {
@@ -731,20 +672,7 @@ internal sealed class MetaConnection : IDisposable
             _receiveStart = 0;
         }
 
-        int received;
-        if (async)
-        {
-            received = _tls is { } tls
-                ? await tls.ReadAsync(_receive.AsMemory(_receiveEnd)).ConfigureAwait(false)
-                : await _socket.ReceiveAsync(_receive.AsMemory(_receiveEnd), SocketFlags.None).ConfigureAwait(false);
-        }
-        else
-        {
-            SetTimeout(ref _receiveTimeout, SocketOptionName.ReceiveTimeout, deadline);
-            received = _tls is { } tls
-                ? tls.Read(_receive, _receiveEnd, _receive.Length - _receiveEnd)
-                : _socket.Receive(_receive, _receiveEnd, _receive.Length - _receiveEnd, SocketFlags.None);
-        }
+        int received = await _transport.ReceiveAsync(_receive, _receiveEnd, deadline, async).ConfigureAwait(false);
 
         if (received == 0)
         {
@@ -757,25 +685,6 @@ internal sealed class MetaConnection : IDisposable
 
         _receiveEnd += received;
         _receivedAny = true;
-    }
-
-    // The synchronous path bounds each blocking call by what is left of the exchange's deadline. The option is only
-    // set again when it is off by more than an eighth (a system call each time otherwise), so a timeout may come
-    // that much early or late.
-    private void SetTimeout(ref int current, SocketOptionName option, long deadline)
-    {
-        long remaining = deadline - Environment.TickCount64;
-        if (remaining <= 0)
-        {
-            throw new SocketException((int)SocketError.TimedOut);
-        }
-
-        int wanted = (int)Math.Min(remaining, int.MaxValue);
-        if (current <= 0 || Math.Abs(wanted - current) > current / 8)
-        {
-            _socket.SetSocketOption(SocketOptionLevel.Socket, option, wanted);
-            current = wanted;
-        }
     }
 
     private static string Pending(MetaRequest[] requests, int next, int chunkEnd) =>
