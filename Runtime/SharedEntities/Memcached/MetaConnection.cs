@@ -1,4 +1,3 @@
-using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
@@ -21,8 +20,11 @@ namespace SharedEntities.Memcached;
 /// memcached's <c>CLIENT_ERROR</c> for incrementing a value that is not a number (the tombstone): it is the answer to
 /// that <c>ma</c>, which the connection makes attributable by never sending the request before an <c>ma</c> in quiet
 /// mode.</para>
-/// <para>With TLS the same bytes go through an <see cref="SslStream"/> over the socket; with authentication the
-/// connection's first command is memcached's ASCII authentication, sent with the version handshake.</para>
+/// <para>This type is the exchange: the handshake, the pipeline's chunks, the deadline, and which request each reply
+/// answers. Below it, <see cref="SocketConnector"/> opens the socket, <see cref="SocketTransport"/> carries the bytes
+/// (with TLS, through an <see cref="SslStream"/> over the socket), and <see cref="MetaReplyReader"/> reads replies out
+/// of them. With authentication the connection's first command is memcached's ASCII authentication, sent with the
+/// version handshake.</para>
 /// <para>Not thread-safe: one exchange at a time (the node's pool hands a connection to one caller).</para>
 /// </remarks>
 internal sealed class MetaConnection : IDisposable
@@ -30,42 +32,21 @@ internal sealed class MetaConnection : IDisposable
     /// <summary>Requests are written in chunks of about this many bytes, each ending with <c>mn</c>; at most two chunks are unanswered at a time.</summary>
     internal const int ChunkBytes = 32 * 1024;
 
-    /// <summary>The longest reply line accepted.</summary>
-    internal const int MaxLineLength = 4096;
-
-    /// <summary>
-    /// The largest value block accepted: memcached's largest item (<c>-I</c> goes up to 1 GB). A larger size cannot be
-    /// a value memcached holds, so the reply is taken as garbage and the stream as out of step.
-    /// </summary>
-    internal const int MaxValueLength = 1024 * 1024 * 1024;
-
-    /// <summary>
-    /// Value blocks up to this size are kept and classified; a longer one cannot be a token (at most 20 digits), so it
-    /// is read past as it arrives, never held whole, and reported as <see cref="MetaValueKind.Other"/> for its key.
-    /// </summary>
-    internal const int MaxKeptValueLength = 1024;
-
     /// <summary>A key that exists only to probe for flags at connect.</summary>
     internal const string ProbeKey = "sharedentities:probe";
 
-    private static ReadOnlySpan<byte> NonNumericError => "CLIENT_ERROR cannot increment or decrement non-numeric value"u8;
-
-    private readonly Socket _socket;
-    private SslStream? _tls;
+    private readonly SocketTransport _transport;
     private bool _receivedAny;
     private string _step = "the version handshake"; // what the connect is doing, for messages
     private readonly byte[] _send = new byte[ChunkBytes + StoreKeyLimit + MetaRequest.MaxOverhead + 8];
-    // Never grows: a reply line (MaxLineLength) and a kept value block (MaxKeptValueLength) both fit.
+    // Never grows: a reply line (MetaReplyReader.MaxLineLength) and a kept value block (MaxKeptValueLength) both fit.
     private readonly byte[] _receive = new byte[64 * 1024];
-    private int _receiveStart;
+    private int _receiveStart; // _receive[_receiveStart.._receiveEnd] is what the reader has not consumed yet
     private int _receiveEnd;
-    private bool _skipping; // A value block too long to keep is being read past: _skipRemaining of its bytes are still to come.
-    private long _skipRemaining;
-    private int _skipIndex;
-    private MetaReply _skipReply;
+    private readonly MetaReplyReader _reader = new();
+    private int _valueIndex; // the request whose VA line was read, while its value block is being read
+    private uint _valueOpaque;
     private uint _nextOpaque = 1;
-    private int _receiveTimeout = -1;
-    private int _sendTimeout = -1;
     private Timer? _deadline;
     private int _exchange; // Idle, Running, or why it was aborted (TimedOut, Cancelled): set by whoever gets there first.
     private long _abortAfter;
@@ -79,7 +60,7 @@ internal sealed class MetaConnection : IDisposable
 
     private MetaConnection(Socket socket, MemcachedEndpoint endpoint)
     {
-        _socket = socket;
+        _transport = new SocketTransport(socket);
         Endpoint = endpoint;
         ServerInfo = new MemcachedServerInfo(new Version(0, 0), false, false);
     }
@@ -108,19 +89,7 @@ internal sealed class MetaConnection : IDisposable
     {
         get
         {
-            if (_broken)
-            {
-                return false;
-            }
-
-            try
-            {
-                return !_socket.Poll(0, SelectMode.SelectRead);
-            }
-            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
-            {
-                return false;
-            }
+            return !_broken && _transport.IsIdle;
         }
     }
 
@@ -140,7 +109,7 @@ internal sealed class MetaConnection : IDisposable
         MemcachedEndpoint endpoint, TimeSpan timeout, ConnectionSecurity security, bool async, CancellationToken cancellationToken)
     {
         long deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
-        Socket socket = await ConnectAsync(endpoint, timeout, deadline, async, cancellationToken).ConfigureAwait(false);
+        Socket socket = await SocketConnector.ConnectAsync(endpoint, timeout, deadline, async, cancellationToken).ConfigureAwait(false);
         var connection = new MetaConnection(socket, endpoint);
         try
         {
@@ -195,111 +164,8 @@ internal sealed class MetaConnection : IDisposable
     public void Dispose()
     {
         _broken = true;
-        _tls?.Dispose();
-        _socket.Dispose();
+        _transport.Dispose();
         _deadline?.Dispose();
-    }
-
-    private static async ValueTask<Socket> ConnectAsync(MemcachedEndpoint endpoint, TimeSpan timeout, long deadline, bool async, CancellationToken cancellationToken)
-    {
-        IPAddress[] addresses;
-        try
-        {
-            addresses = IPAddress.TryParse(endpoint.Host, out IPAddress? address) ? [address]
-                : async ? await Dns.GetHostAddressesAsync(endpoint.Host, cancellationToken).ConfigureAwait(false)
-                : Dns.GetHostAddresses(endpoint.Host);
-        }
-        catch (SocketException ex)
-        {
-            throw new MemcachedUnavailableException(endpoint, $"Cannot resolve the memcached host '{endpoint.Host}': {ex.Message}", ex);
-        }
-
-        Exception? last = null;
-        foreach (IPAddress address in addresses)
-        {
-            var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-            try
-            {
-                long remaining = deadline - Environment.TickCount64;
-                if (remaining <= 0)
-                {
-                    throw new MemcachedTimeoutException(endpoint, $"Connecting to memcached at {endpoint.Address} took longer than {timeout.TotalMilliseconds:0} ms.");
-                }
-
-                if (async)
-                {
-                    using var timeoutSource = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                    timeoutSource.CancelAfter(TimeSpan.FromMilliseconds(remaining));
-                    try
-                    {
-                        await socket.ConnectAsync(address, endpoint.Port, timeoutSource.Token).ConfigureAwait(false);
-                    }
-                    catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-                    {
-                        throw new MemcachedTimeoutException(endpoint, $"Connecting to memcached at {endpoint.Address} took longer than {timeout.TotalMilliseconds:0} ms.");
-                    }
-                }
-                else if (OperatingSystem.IsLinux())
-                {
-                    // Linux bounds a blocking connect by the send timeout. The socket stays blocking, so the
-                    // synchronous path's calls go straight to the kernel (.NET serves a socket that was ever made
-                    // non-blocking through its asynchronous engine, which costs thread hops).
-                    socket.SendTimeout = (int)remaining;
-                    try
-                    {
-                        socket.Connect(address, endpoint.Port);
-                    }
-                    catch (SocketException ex) when (ex.SocketErrorCode is SocketError.TimedOut or SocketError.WouldBlock or SocketError.InProgress)
-                    {
-                        throw new MemcachedTimeoutException(endpoint, $"Connecting to memcached at {endpoint.Address} took longer than {timeout.TotalMilliseconds:0} ms.", ex);
-                    }
-                }
-                else
-                {
-                    ConnectWithTimeout(socket, new IPEndPoint(address, endpoint.Port), (int)remaining, endpoint, timeout);
-                }
-
-                return socket;
-            }
-            catch (Exception ex) when (ex is SocketException or MemcachedTimeoutException)
-            {
-                socket.Dispose();
-                last = ex;
-            }
-            catch
-            {
-                socket.Dispose();
-                throw;
-            }
-        }
-
-        throw last as MemcachedTimeoutException
-            ?? new MemcachedUnavailableException(endpoint, $"Cannot connect to memcached at {endpoint.Address}: {last?.Message ?? "the host has no address"}", last);
-    }
-
-    // Socket.Connect has no timeout: connect non-blocking and wait for writability.
-    private static void ConnectWithTimeout(Socket socket, IPEndPoint target, int timeoutMs, MemcachedEndpoint endpoint, TimeSpan timeout)
-    {
-        socket.Blocking = false;
-        try
-        {
-            socket.Connect(target);
-        }
-        catch (SocketException ex) when (ex.SocketErrorCode is SocketError.WouldBlock or SocketError.InProgress)
-        {
-            if (!socket.Poll(checked(timeoutMs * 1000), SelectMode.SelectWrite))
-            {
-                throw new MemcachedTimeoutException(endpoint, $"Connecting to memcached at {endpoint.Address} took longer than {timeout.TotalMilliseconds:0} ms.");
-            }
-
-            int error = (int)socket.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.Error)!;
-            if (error != 0)
-            {
-                throw new SocketException(error);
-            }
-        }
-
-        socket.Blocking = true;
     }
 
     // Runs one exchange under the deadline and cancellation, and turns every failure into one of the documented
@@ -393,7 +259,7 @@ internal sealed class MetaConnection : IDisposable
         if (Interlocked.CompareExchange(ref _exchange, reason, Running) == Running)
         {
             _broken = true;
-            _socket.Dispose();
+            _transport.Abort();
         }
     }
 
@@ -423,10 +289,10 @@ internal sealed class MetaConnection : IDisposable
         string[] lines = new string[first + 4];
         for (int i = 0; i < lines.Length; i++)
         {
-            Range line;
+            int consumed;
             try
             {
-                while (!TryReadLine(out line))
+                while (!TryReadLine(out consumed))
                 {
                     await ReceiveAsync(deadline, async).ConfigureAwait(false);
                 }
@@ -440,8 +306,8 @@ internal sealed class MetaConnection : IDisposable
                     ex);
             }
 
-            lines[i] = Describe(_receive.AsSpan(line));
-            _receiveStart = line.End.Value + 2;
+            lines[i] = MetaReplyReader.Describe(_receive.AsSpan(_receiveStart, _reader.LineLength));
+            _receiveStart += consumed;
 
             // A refusal is the only line that comes: memcached answers nothing more on that connection.
             if (i == 0)
@@ -514,24 +380,13 @@ internal sealed class MetaConnection : IDisposable
     private async ValueTask AuthenticateTlsAsync(ConnectionSecurity security, long deadline, bool async)
     {
         _step = "the TLS handshake";
-        var tls = new SslStream(new NetworkStream(_socket, ownsSocket: false), leaveInnerStreamOpen: false);
-        _tls = tls;
         bool refused = false;
         SslPolicyErrors errors = SslPolicyErrors.None;
         string chain = "";
         SslClientAuthenticationOptions options = security.CreateTlsOptions(Endpoint.Host, (e, c) => (refused, errors, chain) = (true, e, c));
         try
         {
-            if (async)
-            {
-                await tls.AuthenticateAsClientAsync(options, CancellationToken.None).ConfigureAwait(false);
-            }
-            else
-            {
-                SetTimeout(ref _receiveTimeout, SocketOptionName.ReceiveTimeout, deadline);
-                SetTimeout(ref _sendTimeout, SocketOptionName.SendTimeout, deadline);
-                tls.AuthenticateAsClient(options);
-            }
+            await _transport.StartTlsAsync(options, deadline, async).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is AuthenticationException or IOException && !IsSocketTimeout(ex) && Volatile.Read(ref _exchange) is not (TimedOut or Cancelled))
         {
@@ -582,7 +437,7 @@ internal sealed class MetaConnection : IDisposable
     private async ValueTask ExchangeCoreAsync(MetaRequest[] requests, int count, MetaReply[] replies, IExchangeParty? party, long deadline, bool async)
     {
         party?.BeforeSend(Hints);
-        _skipping = false;
+        _reader.Reset();
         uint firstOpaque = _nextOpaque;
         _nextOpaque = unchecked(_nextOpaque + (uint)count);
 
@@ -640,7 +495,7 @@ internal sealed class MetaConnection : IDisposable
             // Nothing was asked that these bytes could answer: a server that says more than it was asked cannot be trusted.
             throw new MemcachedProtocolException(
                 Endpoint,
-                $"memcached at {Endpoint.Address} sent '{Describe(_receive.AsSpan(_receiveStart, Math.Min(_receiveEnd - _receiveStart, 80)))}' " +
+                $"memcached at {Endpoint.Address} sent '{MetaReplyReader.Describe(_receive.AsSpan(_receiveStart, Math.Min(_receiveEnd - _receiveStart, 80)))}' " +
                 "after the end of the pipeline; the connection was closed.");
         }
     }
@@ -665,109 +520,90 @@ internal sealed class MetaConnection : IDisposable
         return i;
     }
 
-    // Reads one complete reply from the buffer, if there is one, and applies it. Returns false when more bytes are
-    // needed (having changed nothing, except for consuming the bytes of a value block it is reading past); throws on
-    // anything that puts the stream out of step.
+    // Reads replies from the buffer, and applies them, until one is final (true) or more bytes are needed (false);
+    // throws on anything that puts the stream out of step. A VA line is matched to its request before its value
+    // block is read: a reply that answers nothing is refused without waiting for, or reading past, its value.
     private bool TryReadReply(
         MetaRequest[] requests, int count, int chunkEnd, MetaReply[] replies, uint firstOpaque, ref int next, out bool chunkDone)
     {
         chunkDone = false;
-        if (_skipping)
+        while (true)
         {
-            return TrySkipValue(requests, replies, ref next);
-        }
-
-        if (!TryReadLine(out Range lineRange))
-        {
-            return false;
-        }
-
-        ReadOnlySpan<byte> line = _receive.AsSpan(lineRange);
-        int lineEnd = lineRange.End.Value + 2;
-        MetaStatus? code = line.Length >= 2 && (line.Length == 2 || line[2] == (byte)' ') ? ParseStatus(line[..2]) : null;
-        if (code is null && line.SequenceEqual("MN"u8))
-        {
-            ResolveQuiet(requests, count, next, chunkEnd, replies, answeredOpaque: null);
-            next = chunkEnd;
-            _receiveStart = lineEnd;
-            chunkDone = true;
-            return true;
-        }
-
-        if (code is null && IsErrorLine(line))
-        {
-            if (line.SequenceEqual(NonNumericError) && next < chunkEnd && requests[next].Command == MetaCommand.Increment)
+            ReadOnlySpan<byte> input = _receive.AsSpan(_receiveStart, _receiveEnd - _receiveStart);
+            MetaReadResult read = _reader.Read(input, out int consumed);
+            _receiveStart += consumed; // the line read is still input[.._reader.LineLength]
+            switch (read)
             {
-                replies[next] = new MetaReply(MetaStatus.NonNumeric);
-                next++;
-                _receiveStart = lineEnd;
-                return true;
-            }
+                case MetaReadResult.NeedMore:
+                    return false;
 
-            throw new MemcachedProtocolException(
-                Endpoint,
-                $"memcached at {Endpoint.Address} answered '{Describe(line)}'{Pending(requests, next, chunkEnd)}; the connection was closed.");
-        }
+                case MetaReadResult.End:
+                    ResolveQuiet(requests, count, next, chunkEnd, replies, answeredOpaque: null);
+                    next = chunkEnd;
+                    chunkDone = true;
+                    return true;
 
-        MetaStatus status = code ?? throw Malformed(line, "it does not start with a return code this client knows");
-        var reply = new MetaReply(status);
-        int valueLength = -1;
-        uint? opaque = null;
-        ReadOnlySpan<byte> rest = line[2..];
-        while (!rest.IsEmpty)
-        {
-            rest = rest[1..];
-            int space = rest.IndexOf((byte)' ');
-            ReadOnlySpan<byte> token = space < 0 ? rest : rest[..space];
-            rest = space < 0 ? default : rest[space..];
-            if (token.IsEmpty)
-            {
-                throw Malformed(line, "it has an empty token");
-            }
+                case MetaReadResult.ErrorLine:
+                    if (_reader.IsNonNumericError && next < chunkEnd && requests[next].Command == MetaCommand.Increment)
+                    {
+                        replies[next] = new MetaReply(MetaStatus.NonNumeric);
+                        next++;
+                        return true;
+                    }
 
-            if (status == MetaStatus.Value && valueLength < 0)
-            {
-                if (!TryParseNumber(token, out ulong size) || size > MaxValueLength)
-                {
-                    throw Malformed(line, $"the value size is not a number up to {MaxValueLength}");
-                }
+                    throw new MemcachedProtocolException(
+                        Endpoint,
+                        $"memcached at {Endpoint.Address} answered '{MetaReplyReader.Describe(input[.._reader.LineLength])}'{Pending(requests, next, chunkEnd)}; the connection was closed.");
 
-                valueLength = (int)size;
-                continue;
-            }
+                case MetaReadResult.Reply:
+                    int index = Attribute(input[.._reader.LineLength], requests, count, chunkEnd, firstOpaque, next, out uint echoed);
+                    if (!_reader.ValueFollows)
+                    {
+                        ResolveQuiet(requests, count, next, index, replies, echoed);
+                        replies[index] = _reader.Reply;
+                        next = index + 1;
+                        return true;
+                    }
 
-            switch (token[0])
-            {
-                case (byte)'O':
-                    opaque = TryParseNumber(token[1..], out ulong o) && o <= uint.MaxValue
-                        ? (uint)o
-                        : throw Malformed(line, "its opaque is not one this client sends");
-                    break;
-                case (byte)'c':
-                    reply.Cas = TryParseNumber(token[1..], out ulong cas) ? cas : throw Malformed(line, "its CAS is not a number");
-                    break;
-                case (byte)'W':
-                    reply.Won = true;
-                    break;
-                case (byte)'Z':
-                    reply.AlreadyWon = true;
-                    break;
-                case (byte)'X':
-                    reply.Stale = true;
-                    break;
+                    _valueIndex = index;
+                    _valueOpaque = echoed;
+                    if (_reader.SkipsValue)
+                    {
+                        // Too long to be a token, yet well framed: a value of this key only (written by something other
+                        // than this store), not a fault of the server. Read past as it arrives; its CAS lets the key be
+                        // replaced. The replies before it are final now.
+                        ResolveQuiet(requests, count, next, index, replies, echoed);
+                        next = index;
+                        return true;
+                    }
+
+                    continue; // the value block, read with its line
+
+                case MetaReadResult.Value:
+                    ResolveQuiet(requests, count, next, _valueIndex, replies, _valueOpaque);
+                    replies[_valueIndex] = _reader.Reply;
+                    next = _valueIndex + 1;
+                    return true;
+
+                case MetaReadResult.UnterminatedValue:
+                    MetaRequest request = requests[_valueIndex];
+                    throw new MemcachedProtocolException(
+                        Endpoint,
+                        $"memcached at {Endpoint.Address} sent a {_reader.Reply.ValueLength}-byte value block for {request.Verb} {request.Key} that is not followed by CRLF " +
+                        "(truncated or mis-sized); the connection was closed.");
+
                 default:
-                    break; // Flags we did not ask for are harmless.
+                    throw new MemcachedProtocolException(Endpoint, $"memcached at {Endpoint.Address} {_reader.Fault}; the connection was closed.");
             }
         }
+    }
 
-        if (status == MetaStatus.Value && valueLength < 0)
-        {
-            throw Malformed(line, "a VA reply has no value size");
-        }
-
-        // Early 1.6 servers echo no opaque on some codes (EN). Such a reply can still be attributed when the first
-        // unanswered request always gets a reply: then nothing else can come first.
-        uint echoed = opaque ?? (next < chunkEnd && !IsQuiet(requests, next, count)
+    // The request a reply line answers, by the opaque it echoes. Early 1.6 servers echo no opaque on some codes (EN):
+    // such a reply can still be attributed when the first unanswered request always gets a reply, since then nothing
+    // else can come first.
+    private int Attribute(ReadOnlySpan<byte> line, MetaRequest[] requests, int count, int chunkEnd, uint firstOpaque, int next, out uint echoed)
+    {
+        echoed = _reader.Opaque ?? (next < chunkEnd && !IsQuiet(requests, next, count)
             ? unchecked(firstOpaque + (uint)next)
             : throw Malformed(line, "it carries no opaque, and the next unanswered request is quiet, so the reply cannot be matched to a request"));
 
@@ -776,94 +612,17 @@ internal sealed class MetaConnection : IDisposable
         {
             throw new MemcachedProtocolException(
                 Endpoint,
-                $"memcached at {Endpoint.Address} answered '{Describe(line)}' with opaque O{echoed}, but the requests awaiting a reply are " +
+                $"memcached at {Endpoint.Address} answered '{MetaReplyReader.Describe(line)}' with opaque O{echoed}, but the requests awaiting a reply are " +
                 $"O{unchecked(firstOpaque + (uint)next)}..O{unchecked(firstOpaque + (uint)chunkEnd - 1)}: the reply belongs to no pending request; the connection was closed.");
         }
 
         MetaRequest request = requests[index];
-        if (!IsValidFor(request.Command, status))
+        if (!IsValidFor(request.Command, _reader.Reply.Status))
         {
-            throw Malformed(line, $"'{Describe(line[..2])}' is not an answer to {request.Verb} (O{echoed})");
+            throw Malformed(line, $"'{MetaReplyReader.Describe(line[..2])}' is not an answer to {request.Verb} (O{echoed})");
         }
 
-        if (status == MetaStatus.Value && valueLength > MaxKeptValueLength)
-        {
-            // Too long to be a token, yet well framed: a value of this key only (written by something other than this
-            // store), not a fault of the server. Read past it as it arrives; its CAS lets the key be replaced.
-            reply.ValueLength = valueLength;
-            reply.ValueKind = MetaValueKind.Other;
-            ResolveQuiet(requests, count, next, index, replies, echoed);
-            next = index;
-            _skipping = true;
-            _skipRemaining = valueLength;
-            _skipIndex = index;
-            _skipReply = reply;
-            _receiveStart = lineEnd;
-            return true;
-        }
-
-        if (status == MetaStatus.Value)
-        {
-            int dataStart = lineEnd;
-            if (_receiveEnd - dataStart < valueLength + 2)
-            {
-                return false; // The value block has not fully arrived.
-            }
-
-            ReadOnlySpan<byte> data = _receive.AsSpan(dataStart, valueLength);
-            if (!_receive.AsSpan(dataStart + valueLength, 2).SequenceEqual("\r\n"u8))
-            {
-                throw Malformed(line, $"its value block is not {valueLength} bytes followed by CRLF (truncated or mis-sized)");
-            }
-
-            reply.ValueLength = valueLength;
-            reply.ValueKind = TokenText.Parse(data, out long number);
-            reply.Number = number;
-            lineEnd = dataStart + valueLength + 2;
-        }
-
-        ResolveQuiet(requests, count, next, index, replies, echoed);
-        replies[index] = reply;
-        next = index + 1;
-        _receiveStart = lineEnd;
-        return true;
-    }
-
-    // Consumes what has arrived of the value block being read past; when it and its CRLF are through, its reply is final.
-    private bool TrySkipValue(MetaRequest[] requests, MetaReply[] replies, ref int next)
-    {
-        int buffered = _receiveEnd - _receiveStart;
-        if (_skipRemaining > 0)
-        {
-            int take = (int)Math.Min(buffered, _skipRemaining);
-            _receiveStart += take;
-            _skipRemaining -= take;
-            buffered -= take;
-            if (_skipRemaining > 0)
-            {
-                return false;
-            }
-        }
-
-        if (buffered < 2)
-        {
-            return false;
-        }
-
-        if (!_receive.AsSpan(_receiveStart, 2).SequenceEqual("\r\n"u8))
-        {
-            MetaRequest request = requests[_skipIndex];
-            throw new MemcachedProtocolException(
-                Endpoint,
-                $"memcached at {Endpoint.Address} sent a {_skipReply.ValueLength}-byte value block for {request.Verb} {request.Key} that is not followed by CRLF " +
-                "(truncated or mis-sized); the connection was closed.");
-        }
-
-        _receiveStart += 2;
-        _skipping = false;
-        replies[_skipIndex] = _skipReply;
-        next = _skipIndex + 1;
-        return true;
+        return index;
     }
 
     // Requests [from, to) were skipped by the server (it answered a later one, or sent MN): legal only for quiet
@@ -893,103 +652,16 @@ internal sealed class MetaConnection : IDisposable
         _ => status is MetaStatus.Done or MetaStatus.NotFound or MetaStatus.Exists,
     };
 
-    private static MetaStatus? ParseStatus(ReadOnlySpan<byte> code) => (code[0], code[1]) switch
-    {
-        ((byte)'V', (byte)'A') => MetaStatus.Value,
-        ((byte)'H', (byte)'D') => MetaStatus.Done,
-        ((byte)'E', (byte)'N') => MetaStatus.Miss,
-        ((byte)'N', (byte)'S') => MetaStatus.NotStored,
-        ((byte)'E', (byte)'X') => MetaStatus.Exists,
-        ((byte)'N', (byte)'F') => MetaStatus.NotFound,
-        _ => null,
-    };
-
-    private static bool IsErrorLine(ReadOnlySpan<byte> line) =>
-        line.SequenceEqual("ERROR"u8) || line.StartsWith("ERROR "u8) || line.StartsWith("CLIENT_ERROR"u8) || line.StartsWith("SERVER_ERROR"u8);
-
-    // Opaques and CAS values: one pass, no allocation; 1 to 20 digits that fit 64 bits.
-    private static bool TryParseNumber(ReadOnlySpan<byte> digits, out ulong value)
-    {
-        value = 0;
-        if (digits.IsEmpty || digits.Length > 20)
+    // One line of the handshake (no meta reply: VERSION, STORED, errors); consumed counts its CRLF.
+    private bool TryReadLine(out int consumed) =>
+        _reader.ReadLine(_receive.AsSpan(_receiveStart, _receiveEnd - _receiveStart), out consumed) switch
         {
-            return false;
-        }
+            MetaReadResult.Line => true,
+            MetaReadResult.NeedMore => false,
+            _ => throw new MemcachedProtocolException(Endpoint, $"memcached at {Endpoint.Address} {_reader.Fault}; the connection was closed."),
+        };
 
-        foreach (byte b in digits)
-        {
-            uint digit = (uint)(b - '0');
-            if (digit > 9 || value > (ulong.MaxValue - digit) / 10)
-            {
-                return false;
-            }
-
-            value = (value * 10) + digit;
-        }
-
-        return true;
-    }
-
-    private bool TryReadLine(out Range line)
-    {
-        ReadOnlySpan<byte> buffered = _receive.AsSpan(_receiveStart, _receiveEnd - _receiveStart);
-        int end = buffered.IndexOf("\r\n"u8);
-        if (end < 0)
-        {
-            if (buffered.Length > MaxLineLength)
-            {
-                throw new MemcachedProtocolException(
-                    Endpoint, $"memcached at {Endpoint.Address} sent a reply line longer than {MaxLineLength} bytes ('{Describe(buffered[..80])}…'); the connection was closed.");
-            }
-
-            line = default;
-            return false;
-        }
-
-        line = new Range(_receiveStart, _receiveStart + end);
-        if (buffered[..end].ContainsAny((byte)'\r', (byte)'\n'))
-        {
-            throw Malformed(buffered[..end], "it contains a bare CR or LF");
-        }
-
-        return true;
-    }
-
-    private async ValueTask SendAsync(int length, long deadline, bool async)
-    {
-        if (_tls is { } tls)
-        {
-            if (async)
-            {
-                await tls.WriteAsync(_send.AsMemory(0, length)).ConfigureAwait(false);
-            }
-            else
-            {
-                SetTimeout(ref _sendTimeout, SocketOptionName.SendTimeout, deadline);
-                tls.Write(_send, 0, length);
-            }
-
-            return;
-        }
-
-        if (async)
-        {
-            int sent = 0;
-            while (sent < length)
-            {
-                sent += await _socket.SendAsync(_send.AsMemory(sent, length - sent), SocketFlags.None).ConfigureAwait(false);
-            }
-
-            return;
-        }
-
-        int offset = 0;
-        while (offset < length)
-        {
-            SetTimeout(ref _sendTimeout, SocketOptionName.SendTimeout, deadline);
-            offset += _socket.Send(_send, offset, length - offset, SocketFlags.None);
-        }
-    }
+    private ValueTask SendAsync(int length, long deadline, bool async) => _transport.SendAsync(_send, length, deadline, async);
 
     private async ValueTask ReceiveAsync(long deadline, bool async)
     {
@@ -1000,27 +672,14 @@ internal sealed class MetaConnection : IDisposable
             _receiveStart = 0;
         }
 
-        int received;
-        if (async)
-        {
-            received = _tls is { } tls
-                ? await tls.ReadAsync(_receive.AsMemory(_receiveEnd)).ConfigureAwait(false)
-                : await _socket.ReceiveAsync(_receive.AsMemory(_receiveEnd), SocketFlags.None).ConfigureAwait(false);
-        }
-        else
-        {
-            SetTimeout(ref _receiveTimeout, SocketOptionName.ReceiveTimeout, deadline);
-            received = _tls is { } tls
-                ? tls.Read(_receive, _receiveEnd, _receive.Length - _receiveEnd)
-                : _socket.Receive(_receive, _receiveEnd, _receive.Length - _receiveEnd, SocketFlags.None);
-        }
+        int received = await _transport.ReceiveAsync(_receive, _receiveEnd, deadline, async).ConfigureAwait(false);
 
         if (received == 0)
         {
             throw new MemcachedUnavailableException(
                 Endpoint,
                 _receiveEnd > 0
-                    ? $"memcached at {Endpoint.Address} closed the connection in the middle of a reply ('{Describe(_receive.AsSpan(0, Math.Min(_receiveEnd, 80)))}' unfinished)."
+                    ? $"memcached at {Endpoint.Address} closed the connection in the middle of a reply ('{MetaReplyReader.Describe(_receive.AsSpan(0, Math.Min(_receiveEnd, 80)))}' unfinished)."
                     : $"memcached at {Endpoint.Address} closed the connection before answering.");
         }
 
@@ -1028,42 +687,11 @@ internal sealed class MetaConnection : IDisposable
         _receivedAny = true;
     }
 
-    // The synchronous path bounds each blocking call by what is left of the exchange's deadline. The option is only
-    // set again when it is off by more than an eighth (a system call each time otherwise), so a timeout may come
-    // that much early or late.
-    private void SetTimeout(ref int current, SocketOptionName option, long deadline)
-    {
-        long remaining = deadline - Environment.TickCount64;
-        if (remaining <= 0)
-        {
-            throw new SocketException((int)SocketError.TimedOut);
-        }
-
-        int wanted = (int)Math.Min(remaining, int.MaxValue);
-        if (current <= 0 || Math.Abs(wanted - current) > current / 8)
-        {
-            _socket.SetSocketOption(SocketOptionLevel.Socket, option, wanted);
-            current = wanted;
-        }
-    }
-
     private static string Pending(MetaRequest[] requests, int next, int chunkEnd) =>
         next < chunkEnd ? $" to a pipeline whose first unanswered request is {requests[next].Verb} {requests[next].Key}" : "";
 
     private MemcachedProtocolException Malformed(ReadOnlySpan<byte> line, string why) =>
-        new(Endpoint, $"memcached at {Endpoint.Address} sent a malformed reply '{Describe(line)}': {why}; the connection was closed.");
-
-    /// <summary>Printable text of a reply for messages: at most 120 characters, control bytes as \xNN.</summary>
-    internal static string Describe(ReadOnlySpan<byte> bytes)
-    {
-        var text = new StringBuilder(Math.Min(bytes.Length, 120));
-        foreach (byte b in bytes[..Math.Min(bytes.Length, 120)])
-        {
-            text.Append(b is >= 0x20 and < 0x7F ? (char)b : $"\\x{b:X2}");
-        }
-
-        return bytes.Length > 120 ? text.Append('…').ToString() : text.ToString();
-    }
+        new(Endpoint, $"memcached at {Endpoint.Address} {MetaReplyReader.MalformedFault(line, why)}; the connection was closed.");
 }
 
 /// <summary>
