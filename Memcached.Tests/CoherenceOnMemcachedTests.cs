@@ -1,19 +1,11 @@
 using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using SharedEntities.InMemory;
 using SharedEntities.Protocol;
+using SharedEntities.Tests.Support;
 using static SharedEntities.Memcached.Tests.TestSupport;
 
 namespace SharedEntities.Memcached.Tests;
-
-[SharedEntity]
-public partial class Sheet
-{
-    public int Id { get; set; }
-
-    public long Version { get; set; }
-
-    public partial string Title { get; set; }
-}
 
 [SharedEntity]
 public partial class Doc
@@ -85,11 +77,7 @@ public sealed class CoherenceOnMemcachedTests
 
         MemcachedServer dead = servers.Servers[1];
         dead.Kill();
-        long fallbacks = 0;
-        using (Count(rig.B.Metrics.Fallbacks, value => Interlocked.Add(ref fallbacks, value)))
-        {
-            await rig.B.CheckAllAsync(inB);
-        }
+        long fallbacks = await CountedAsync(rig.B.Metrics.Fallbacks, () => rig.B.CheckAllAsync(inB));
 
         Assert.All(inB, sheet => Assert.Equal($"v2 {sheet.Id}", sheet.Title));
         int onDeadNode = inB.Count(sheet => rig.B.ServerOf(sheet) == dead.Address);
@@ -107,16 +95,7 @@ public sealed class CoherenceOnMemcachedTests
         // Back: after the breaker's cool-down the node answers again, empty, and its tokens are refilled.
         dead.Start();
         Assert.True(await EventuallyAsync(
-            async () =>
-            {
-                long misses = 0;
-                using (Count(rig.B.Metrics.Fallbacks, value => Interlocked.Add(ref misses, value)))
-                {
-                    await rig.B.CheckAllAsync(inB);
-                }
-
-                return misses == 0;
-            },
+            async () => await CountedAsync(rig.B.Metrics.Fallbacks, () => rig.B.CheckAllAsync(inB)) == 0,
             TimeSpan.FromSeconds(10)));
         Assert.All(inB, sheet => Assert.Equal(rig.Database.ValueOf("Sheet", sheet.Id, 0), sheet.Title));
     }
@@ -130,13 +109,11 @@ public sealed class CoherenceOnMemcachedTests
         await rig.B.CheckAllAsync(inB); // fills every token
         await rig.A.RenameAsync([.. Enumerable.Range(0, 10)], "renamed");
 
-        long fallbacks = 0;
-        long reloads = 0;
-        using (Count(rig.B.Metrics.Fallbacks, value => Interlocked.Add(ref fallbacks, value)))
-        using (Count(rig.B.Metrics.Reloads, value => Interlocked.Add(ref reloads, value)))
-        {
-            await rig.B.CheckAllAsync(inB);
-        }
+        using var fallbackCount = new MetricCollector<long>(rig.B.Metrics.Fallbacks);
+        using var reloadCount = new MetricCollector<long>(rig.B.Metrics.Reloads);
+        await rig.B.CheckAllAsync(inB);
+        long fallbacks = fallbackCount.GetMeasurementSnapshot().EvaluateAsCounter();
+        long reloads = reloadCount.GetMeasurementSnapshot().EvaluateAsCounter();
 
         Assert.All(inB, sheet => Assert.Equal(sheet.Id < 10 ? $"renamed {sheet.Id}" : $"sheet {sheet.Id}", sheet.Title));
         Assert.Equal(0, fallbacks); // the store vouched for every entity
@@ -156,11 +133,7 @@ public sealed class CoherenceOnMemcachedTests
         Sheet[] inB = rig.B.LoadAll();
         await rig.A.RenameAsync([.. Enumerable.Range(0, Sheets)], "v2");
 
-        long fallbacks = 0;
-        using (Count(rig.B.Metrics.Fallbacks, value => Interlocked.Add(ref fallbacks, value)))
-        {
-            await rig.B.CheckAllAsync(inB);
-        }
+        long fallbacks = await CountedAsync(rig.B.Metrics.Fallbacks, () => rig.B.CheckAllAsync(inB));
 
         Assert.All(inB, sheet => Assert.Equal($"v2 {sheet.Id}", sheet.Title));
         Assert.Equal(Sheets, fallbacks);
@@ -222,21 +195,12 @@ public sealed class CoherenceOnMemcachedTests
         Assert.All(inB, sheet => Assert.Equal($"v3 {sheet.Id}", sheet.Title));
     }
 
-    private static MeterListener Count(Counter<long> counter, Action<long> onMeasurement)
+    // What counter recorded while action ran.
+    private static async Task<long> CountedAsync(Counter<long> counter, Func<Task> action)
     {
-        var listener = new MeterListener
-        {
-            InstrumentPublished = (instrument, l) =>
-            {
-                if (ReferenceEquals(instrument, counter))
-                {
-                    l.EnableMeasurementEvents(instrument);
-                }
-            },
-        };
-        listener.SetMeasurementEventCallback<long>((_, value, _, _) => onMeasurement(value));
-        listener.Start();
-        return listener;
+        using var collector = new MetricCollector<long>(counter);
+        await action();
+        return collector.GetMeasurementSnapshot().EvaluateAsCounter();
     }
 
     /// <summary>One database double with <see cref="Sheets"/> sheets and two "processes", each with its own memcached client.</summary>

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging.Testing;
 using System.Net.Security;
 using SharedEntities.Stores;
 using static SharedEntities.Memcached.Tests.TestSupport;
@@ -94,7 +95,7 @@ public sealed class SecureMemcachedTests(SecureMemcached fixture) : IClassFixtur
     [MemberData(nameof(Modes))]
     public async Task A_wrong_password_is_refused_as_an_authentication_error_that_does_not_show_it(bool async)
     {
-        var logger = new ListLogger<MemcachedStore>();
+        var logger = new FakeLogger<MemcachedStore>();
         const string wrong = "not-the-password";
         using MemcachedStore store = Store(_server.Address, o =>
         {
@@ -120,8 +121,8 @@ public sealed class SecureMemcachedTests(SecureMemcached fixture) : IClassFixtur
         Assert.Contains("Not reconnecting", again.Error!.Message, StringComparison.Ordinal);
         Assert.IsType<MemcachedAuthenticationException>(again.Error.InnerException);
 
-        Assert.True(logger.Contains(Microsoft.Extensions.Logging.LogLevel.Warning, "failed on TLS or authentication"));
-        foreach (string text in logger.Entries.Select(e => e.Message).Append(batch[0].Error!.ToString()).Append(again.Error.ToString()))
+        Assert.True(Logged(logger, "failed on TLS or authentication"));
+        foreach (string text in logger.Collector.GetSnapshot().Select(e => e.Message).Append(batch[0].Error!.ToString()).Append(again.Error.ToString()))
         {
             Assert.DoesNotContain(wrong, text, StringComparison.Ordinal);
             Assert.DoesNotContain(fixture.Material.Password, text, StringComparison.Ordinal);

@@ -1,5 +1,8 @@
+using Microsoft.Extensions.Logging.Testing;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
+
+using static SharedEntities.Memcached.Tests.TestSupport;
 
 namespace SharedEntities.Memcached.Tests;
 
@@ -74,9 +77,9 @@ public sealed class SecurityOptionsTests
     [Fact]
     public void Credentials_without_tls_are_warned_about()
     {
-        var logger = new ListLogger<MemcachedStore>();
+        var logger = new FakeLogger<MemcachedStore>();
         using var store = new MemcachedStore(new MemcachedClientOptions { Username = "user", Password = Secret }, logger);
-        Assert.True(logger.Contains(Microsoft.Extensions.Logging.LogLevel.Warning, "without TLS"));
+        Assert.True(Logged(logger, "without TLS"));
     }
 
     [Fact]

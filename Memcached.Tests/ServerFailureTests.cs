@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging.Testing;
 using System.Diagnostics;
 using SharedEntities.Stores;
 using static SharedEntities.Memcached.Tests.TestSupport;
@@ -30,7 +31,7 @@ public sealed class ServerFailureTests
         using var a = new MemcachedServer();
         using var b = new MemcachedServer();
         using var c = new MemcachedServer();
-        var log = new ListLogger<MemcachedStore>();
+        var log = new FakeLogger<MemcachedStore>();
         using MemcachedStore store = Store(
             $"{a.Address},{b.Address},{c.Address}",
             o =>
@@ -89,7 +90,7 @@ public sealed class ServerFailureTests
         Assert.True(metrics.Get("breaker.opened", b.Address) >= 1);
         Assert.True(metrics.Get("errors", b.Address) >= onVictim.Count(v => v));
         Assert.Equal(0, metrics.Get("errors", a.Address));
-        Assert.True(log.Contains(Microsoft.Extensions.Logging.LogLevel.Warning, $"memcached at {b.Address} is down: its circuit breaker opened after 2 consecutive failures"));
+        Assert.True(Logged(log, $"memcached at {b.Address} is down: its circuit breaker opened after 2 consecutive failures"));
 
         b.Start();
         bool recovered = await EventuallyAsync(
@@ -103,7 +104,7 @@ public sealed class ServerFailureTests
             Bound);
         Assert.True(recovered, "the restarted node was not used again");
         Assert.False(store.IsCircuitOpen(b.Endpoint));
-        Assert.True(log.Contains(Microsoft.Extensions.Logging.LogLevel.Warning, $"memcached at {b.Address} is back: its circuit breaker closed."));
+        Assert.True(Logged(log, $"memcached at {b.Address} is back: its circuit breaker closed."));
 
         await store.ExecuteAsync(raises);
         StoreBatch after = await ReadAllAsync(store, keys);

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging.Testing;
 using SharedEntities.Stores;
 
 namespace SharedEntities.Memcached.Tests;
@@ -7,12 +8,16 @@ internal static class TestSupport
     /// <summary>A key namespace of the test's own, so that tests can share a server.</summary>
     public static string UniquePrefix() => $"t{Guid.NewGuid():N}:";
 
-    public static MemcachedStore Store(string servers, Action<MemcachedClientOptions>? configure = null, ListLogger<MemcachedStore>? logger = null)
+    public static MemcachedStore Store(string servers, Action<MemcachedClientOptions>? configure = null, FakeLogger<MemcachedStore>? logger = null)
     {
         var options = new MemcachedClientOptions { Servers = servers };
         configure?.Invoke(options);
         return new MemcachedStore(options, logger);
     }
+
+    /// <summary>Whether <paramref name="logger"/> has a warning containing <paramref name="text"/>.</summary>
+    public static bool Logged(FakeLogger<MemcachedStore> logger, string text) =>
+        logger.Collector.GetSnapshot().Any(r => r.Level == Microsoft.Extensions.Logging.LogLevel.Warning && r.Message.Contains(text, StringComparison.Ordinal));
 
     public static async Task RunAsync(ISharedStore store, StoreBatch batch, bool async)
     {

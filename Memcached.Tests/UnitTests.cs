@@ -132,17 +132,10 @@ public sealed class MemcachedEndpointTests
 
 public sealed class CircuitBreakerTests
 {
-    private sealed class ManualClock : TimeProvider
-    {
-        public DateTimeOffset Now { get; set; } = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
-
-        public override DateTimeOffset GetUtcNow() => Now;
-    }
-
     [Fact]
     public void Opens_after_the_threshold_fails_fast_then_lets_one_probe_through()
     {
-        var clock = new ManualClock();
+        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
         var breaker = new CircuitBreaker(3, TimeSpan.FromSeconds(5), clock);
         Assert.True(breaker.TryEnter(out _, out _));
         Assert.Equal(BreakerTransition.None, breaker.OnFailure());
@@ -154,14 +147,14 @@ public sealed class CircuitBreakerTests
         Assert.False(breaker.TryEnter(out _, out TimeSpan retryAfter));
         Assert.Equal(TimeSpan.FromSeconds(5), retryAfter);
 
-        clock.Now += TimeSpan.FromSeconds(5);
+        clock.Advance(TimeSpan.FromSeconds(5));
         Assert.True(breaker.TryEnter(out bool probing, out _));
         Assert.True(probing);
         Assert.False(breaker.TryEnter(out _, out _)); // Only one probe.
         Assert.Equal(BreakerTransition.Reopened, breaker.OnFailure());
         Assert.False(breaker.TryEnter(out _, out _));
 
-        clock.Now += TimeSpan.FromSeconds(5);
+        clock.Advance(TimeSpan.FromSeconds(5));
         Assert.True(breaker.TryEnter(out _, out _));
         breaker.OnAbandoned(); // A cancelled probe frees the slot.
         Assert.True(breaker.TryEnter(out _, out _));
