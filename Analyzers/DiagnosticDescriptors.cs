@@ -3,7 +3,7 @@ using Microsoft.CodeAnalysis;
 namespace SharedEntities.Analyzers;
 
 /// <summary>The descriptors of every rule. Titles and messages say what is wrong and how to fix it.</summary>
-public static class DiagnosticDescriptors
+internal static class DiagnosticDescriptors
 {
     private const string Declaration = "SharedEntities.Declaration";
     private const string Usage = "SharedEntities.Usage";

@@ -1,7 +1,7 @@
 namespace SharedEntities.Analyzers;
 
 /// <summary>Every diagnostic ID the analyzers report. Each has a page in <c>docs/diagnostics/</c>, listed in its README.</summary>
-public static class DiagnosticIds
+internal static class DiagnosticIds
 {
     /// <summary>A <c>[SharedEntity]</c> type is not <see langword="partial"/>.</summary>
     public const string TypeNotPartial = "SE0001";
