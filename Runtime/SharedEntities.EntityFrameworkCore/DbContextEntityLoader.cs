@@ -43,7 +43,7 @@ public sealed class DbContextEntityLoader : IEntityLoader
     public DbContext Context => _context;
 
     /// <summary>The number of SQL statements the loader ran (a batched read counts once).</summary>
-    public int Statements => _inner?.Statements ?? 0;
+    internal int Statements => _inner?.Statements ?? 0;
 
     /// <inheritdoc/>
     public void Reload(IReadOnlyList<ISharedEntity> entities, bool[] found)

@@ -59,7 +59,7 @@ public sealed class DbEntityLoader : IEntityLoader
     public DbDialect Dialect { get; }
 
     /// <summary>The number of statements executed (a batched read counts once), on <see cref="CheckConnection"/> too.</summary>
-    public int Statements => _statements + (_checks?.Statements ?? 0);
+    internal int Statements => _statements + (_checks?.Statements ?? 0);
 
     /// <summary>
     /// A second, closed connection to the same database, on which the runtime's checks run while no application

@@ -10,7 +10,7 @@ namespace SharedEntities.InMemory;
 /// One process's connection to an <see cref="InMemoryEntityDatabase"/>: finds entities (attaching them to the
 /// process's <see cref="Coherence"/>) and serves as their <see cref="IEntityLoader"/>.
 /// </summary>
-public sealed class InMemoryEntityConnection : IEntityLoader
+internal sealed class InMemoryEntityConnection : IEntityLoader
 {
     private readonly InMemoryEntityDatabase _database;
     private IReadOnlyDictionary<RowKey, Row>? _snapshot;

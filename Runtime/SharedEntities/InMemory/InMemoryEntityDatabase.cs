@@ -8,7 +8,7 @@ namespace SharedEntities.InMemory;
 /// so the stale-snapshot behaviour can be shown without a server. Several <see cref="Coherence"/> instances connect to
 /// one database to play several processes.
 /// </summary>
-public sealed class InMemoryEntityDatabase
+internal sealed class InMemoryEntityDatabase
 {
     private readonly Lock _sync = new();
     private Dictionary<RowKey, Row> _rows = [];
