@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using SharedEntities.Memcached;
@@ -111,6 +112,28 @@ public sealed class DependencyInjectionTests
         Meter meter = provider.GetRequiredService<Coherence>().Metrics.Checks.Meter;
         Assert.Equal(SharedEntitiesMetrics.MeterName, meter.Name);
         Assert.Same(factory, meter.Scope);
+    }
+
+    [Fact]
+    public async Task An_application_reads_the_counters_by_meter_and_instrument_name()
+    {
+        var services = new ServiceCollection();
+        services.AddMetrics();
+        services.AddSharedEntities().UseInMemory();
+        using ServiceProvider provider = services.BuildServiceProvider();
+        var factory = provider.GetRequiredService<IMeterFactory>();
+        using var checks = new MetricCollector<long>(factory, SharedEntitiesMetrics.MeterName, "sharedentities.checks");
+
+        var coherence = provider.GetRequiredService<Coherence>();
+        var database = new InMemory.InMemoryEntityDatabase();
+        database.Insert(new Sheet { Id = 1, Version = 1, Title = "Q1" });
+        Sheet sheet = database.Connect(coherence).Find<Sheet>(1)!;
+        await using (coherence.BeginScope())
+        {
+            Assert.Equal("Q1", sheet.Title);
+        }
+
+        Assert.Equal(1, checks.GetMeasurementSnapshot().EvaluateAsCounter());
     }
 
     [Fact]

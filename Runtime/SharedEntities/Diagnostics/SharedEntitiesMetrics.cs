@@ -3,8 +3,10 @@ using System.Diagnostics.Metrics;
 namespace SharedEntities;
 
 /// <summary>
-/// The <see cref="Meter"/> named <see cref="MeterName"/> and its counters. Listen with <c>dotnet-counters monitor
-/// --counters SharedEntities</c> or OpenTelemetry's <c>AddMeter("SharedEntities")</c>.
+/// The <see cref="Meter"/> named <see cref="MeterName"/> and its counters (their names and meanings are in the README's
+/// "Metrics"). Listen with <c>dotnet-counters monitor --counters SharedEntities</c>, OpenTelemetry's
+/// <c>AddMeter("SharedEntities")</c>, or in tests <c>MetricCollector&lt;long&gt;(meterFactory, "SharedEntities",
+/// "sharedentities.checks")</c>. The instruments themselves are not part of the API: their names are.
 /// </summary>
 public sealed class SharedEntitiesMetrics : IDisposable
 {
@@ -36,43 +38,43 @@ public sealed class SharedEntitiesMetrics : IDisposable
     }
 
     /// <summary>Entities checked against the store.</summary>
-    public Counter<long> Checks { get; }
+    internal Counter<long> Checks { get; }
 
     /// <summary>Batches sent to the store.</summary>
-    public Counter<long> StoreBatches { get; }
+    internal Counter<long> StoreBatches { get; }
 
     /// <summary>Store operations that failed or found the server unavailable.</summary>
-    public Counter<long> StoreErrors { get; }
+    internal Counter<long> StoreErrors { get; }
 
     /// <summary>Checks that found no token.</summary>
-    public Counter<long> Misses { get; }
+    internal Counter<long> Misses { get; }
 
     /// <summary>Leases won.</summary>
-    public Counter<long> LeasesWon { get; }
+    internal Counter<long> LeasesWon { get; }
 
     /// <summary>Leases lost.</summary>
-    public Counter<long> LeasesLost { get; }
+    internal Counter<long> LeasesLost { get; }
 
     /// <summary>Checks answered by the database.</summary>
-    public Counter<long> Fallbacks { get; }
+    internal Counter<long> Fallbacks { get; }
 
     /// <summary>Entities reloaded.</summary>
-    public Counter<long> Reloads { get; }
+    internal Counter<long> Reloads { get; }
 
     /// <summary>Commits.</summary>
-    public Counter<long> Commits { get; }
+    internal Counter<long> Commits { get; }
 
     /// <summary>Writes refused by the version check.</summary>
-    public Counter<long> Conflicts { get; }
+    internal Counter<long> Conflicts { get; }
 
     /// <summary>Entities found ahead of the database.</summary>
-    public Counter<long> StoreAhead { get; }
+    internal Counter<long> StoreAhead { get; }
 
     /// <summary>Rows whose version was advanced past a token ahead of the database.</summary>
-    public Counter<long> Repairs { get; }
+    internal Counter<long> Repairs { get; }
 
     /// <summary>Store values the library cannot have written, found and replaced.</summary>
-    public Counter<long> DamagedTokens { get; }
+    internal Counter<long> DamagedTokens { get; }
 
     /// <inheritdoc/>
     public void Dispose() => _meter.Dispose();
