@@ -75,6 +75,32 @@ public sealed class GeneratedCodeTests
         Assert.True(run.OutputProblems.Count == 0, GeneratorHarness.Format(run.OutputProblems));
     }
 
+    [Fact]
+    public void Application_code_that_uses_the_members_for_generated_code_gets_SE9100()
+    {
+        // The generated part of Sheet uses them without a warning; the same uses in the application's own code warn.
+        GeneratorRun run = GeneratorHarness.Run("""
+            using SharedEntities;
+            namespace Demo;
+            [SharedEntity]
+            public partial class Sheet
+            {
+                public int Id { get; set; }
+                public partial string Title { get; set; }
+            }
+            public static class Misuse
+            {
+                public static object? State(ISharedEntity entity) => (SharedEntities.Internals.SharedEntityState?)entity.SharedState;
+                public static SharedEntityType Type() => new("Sheet", typeof(Sheet), "Id", null, []);
+            }
+            """);
+
+        Diagnostic[] warnings = [.. run.OutputProblems.Where(d => d.Id == "SE9100")];
+        Assert.True(warnings.Select(d => d.Location.GetLineSpan().StartLinePosition.Line).Distinct().Count() == 2, GeneratorHarness.Format(run.OutputProblems));
+        Assert.All(warnings, d => Assert.DoesNotContain(run.GeneratedSources, s => s.SyntaxTree == d.Location.SourceTree));
+        Assert.All(warnings, d => Assert.Contains("For the code the SharedEntities generator writes", d.GetMessage(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal));
+    }
+
     private static void AssertCompiles(Shape shape, CSharpParseOptions options)
     {
         GeneratorRun run = GeneratorHarness.Run(shape.Sources, options);

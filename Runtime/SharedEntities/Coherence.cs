@@ -2,6 +2,7 @@ using System.Diagnostics.Metrics;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using SharedEntities.Internals;
 using SharedEntities.Loading;
 using SharedEntities.Protocol;
 using SharedEntities.Stores;

@@ -1,4 +1,5 @@
 using System.ComponentModel;
+using SharedEntities.Internals;
 
 namespace SharedEntities;
 

@@ -8,7 +8,9 @@ namespace SharedEntities;
 /// </summary>
 public sealed class SharedEntityType
 {
-    /// <summary>Creates the descriptor. Called by generated code.</summary>
+    /// <summary>Creates the descriptor. For the code the generator writes (warning SE9100 elsewhere).</summary>
+    [System.ComponentModel.EditorBrowsable(System.ComponentModel.EditorBrowsableState.Never)]
+    [Obsolete(Internals.ForGeneratedCode.Message, DiagnosticId = Internals.ForGeneratedCode.DiagnosticId)]
     public SharedEntityType(
         string name,
         Type clrType,

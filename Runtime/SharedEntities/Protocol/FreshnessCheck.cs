@@ -1,3 +1,4 @@
+using SharedEntities.Internals;
 using SharedEntities.Loading;
 using SharedEntities.Stores;
 

@@ -2,13 +2,16 @@ using System.ComponentModel;
 using System.Runtime.CompilerServices;
 using SharedEntities.Loading;
 
-namespace SharedEntities;
+namespace SharedEntities.Internals;
 
 /// <summary>
 /// What the runtime knows about one attached entity instance: its store key, its loader, and in which scope it was
-/// last found fresh. Generated accessors call <see cref="OnRead"/> and <see cref="OnWrite"/>; nothing else should.
+/// last found fresh. For the code the generator writes: generated accessors call <see cref="OnRead"/> and
+/// <see cref="OnWrite"/>, and the generated <see cref="ISharedEntity.SharedState"/> holds it. Using it anywhere else
+/// is reported as warning SE9100.
 /// </summary>
 [EditorBrowsable(EditorBrowsableState.Never)]
+[Obsolete(ForGeneratedCode.Message, DiagnosticId = ForGeneratedCode.DiagnosticId)]
 public sealed class SharedEntityState
 {
     // The id of the scope in which the entity was last found fresh, or FreshScope.NoScope. The getter's fast path is one
