@@ -5,6 +5,8 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.EntityFrameworkCore.Metadata;
 using Microsoft.Extensions.DependencyInjection;
+using SharedEntities.AdoNet;
+using SharedEntities.DependencyInjection;
 using SharedEntities.Protocol;
 using SharedEntities.Sqlite;
 using SharedEntities.Stores;
@@ -372,7 +374,7 @@ public abstract class StoryTests : IDisposable
         var options = new DbContextOptionsBuilder<OwnedCollectionContext>();
         Configure(options);
         using var coherence = new Coherence(Store);
-        using var context = new OwnedCollectionContext(options.UseSharedEntities(coherence).Options);
+        using var context = new OwnedCollectionContext(options.UseSharedEntities(coherence, Dialect).Options);
         var refused = Assert.Throws<InvalidOperationException>(() => context.Model);
         Assert.Contains("owns a collection (Addresses)", refused.Message, StringComparison.Ordinal);
     }
@@ -553,14 +555,14 @@ public abstract class StoryTests : IDisposable
         }
 
         DbContextEntityLoader loader = b.Context.GetSharedEntityLoader()!;
-        int before = loader.Statements;
+        int before = loader.Loader?.Statements ?? 0;
         await using (FreshScope scope = b.Coherence.BeginScope())
         {
             await scope.CheckAsync(inB);
             Assert.All(inB, s => Assert.Equal("v2", s.Title));
         }
 
-        Assert.Equal(1, loader.Statements - before);
+        Assert.Equal(1, (loader.Loader?.Statements ?? 0) - before);
         Assert.False(b.Context.ChangeTracker.HasChanges());
     }
 
@@ -740,8 +742,9 @@ public abstract class StoryTests : IDisposable
         Proc a = NewProcess();
         Insert(a, 1, "Q1");
         using var coherence = new Coherence(Store);
-        using ServiceProvider services = new ServiceCollection()
-            .AddSingleton(coherence)
+        var collection = new ServiceCollection().AddSingleton(coherence);
+        AddDialect(collection.AddSharedEntities());
+        using ServiceProvider services = collection
             .AddDbContext<SheetContext>((sp, options) =>
             {
                 Configure(options);
@@ -952,6 +955,14 @@ public abstract class StoryTests : IDisposable
 
     protected abstract void Configure(DbContextOptionsBuilder options);
 
+    /// <summary>The dialect the stories pass to <c>UseSharedEntities</c>; <see langword="null"/>: the one found for the connection.</summary>
+    protected virtual DbDialect? Dialect => null;
+
+    /// <summary>Registers the provider's dialect for the DI form, as an application does.</summary>
+    protected virtual void AddDialect(SharedEntitiesBuilder builder)
+    {
+    }
+
     /// <summary>Begins, in <paramref name="context"/>, a transaction whose snapshot is taken now (REPEATABLE READ); disposing rolls it back.</summary>
     protected abstract IDisposable BeginSnapshot(SheetContext context);
 
@@ -961,7 +972,7 @@ public abstract class StoryTests : IDisposable
     {
         var options = new DbContextOptionsBuilder<SheetContext>();
         Configure(options);
-        return new SheetContext(options.UseSharedEntities(coherence).AddInterceptors(interceptors).Options);
+        return new SheetContext(options.UseSharedEntities(coherence, Dialect).AddInterceptors(interceptors).Options);
     }
 
     /// <summary>
@@ -1070,6 +1081,54 @@ public sealed class SqliteStoryTests : StoryTests
     private string ConnectionString => $"Data Source={_folder.File("app.db")};Default Timeout=5";
 
     protected override void Configure(DbContextOptionsBuilder options) => options.UseSqlite(ConnectionString);
+
+    protected override DbDialect? Dialect => SqliteDialect.Instance;
+
+    protected override void AddDialect(SharedEntitiesBuilder builder) => builder.AddSqliteDialect();
+
+    [Fact]
+    public void Without_its_dialect_SQLite_is_refused_naming_the_package_and_the_calls()
+    {
+        using var coherence = new Coherence(Store);
+        var options = new DbContextOptionsBuilder<SheetContext>();
+        Configure(options);
+        using var context = new SheetContext(options.UseSharedEntities(coherence).Options);
+        context.Sheets.Add(new Sheet { Id = 1, Title = "Q1", Version = 1 });
+
+        var refused = Assert.Throws<NotSupportedException>(() => context.SaveChanges());
+        Assert.Contains("'Microsoft.EntityFrameworkCore.Sqlite'", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("SharedEntities.Sqlite package", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("AddSqliteDialect()", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("SqliteDialect.Instance", refused.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_coherence_form_finds_the_dialect_registered_with_the_application_services()
+    {
+        Proc a = NewProcess();
+        Insert(a, 1, "Q1");
+        using var coherence = new Coherence(Store);
+        var collection = new ServiceCollection();
+        collection.AddSharedEntities().AddSqliteDialect();
+        using ServiceProvider services = collection
+            .AddDbContext<SheetContext>(options =>
+            {
+                Configure(options);
+                options.UseSharedEntities(coherence);
+            })
+            .BuildServiceProvider();
+        using (IServiceScope request = services.CreateScope())
+        {
+            SheetContext context = request.ServiceProvider.GetRequiredService<SheetContext>();
+            await using (coherence.BeginScope())
+            {
+                context.Sheets.Single(s => s.Id == 1).Title = "Q2";
+                await context.SaveChangesSharedAsync();
+            }
+        }
+
+        Assert.Equal(("Q2", 2L), ReadRow(1));
+    }
 
     protected override IDisposable BeginSnapshot(SheetContext context)
     {

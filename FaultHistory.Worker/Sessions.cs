@@ -131,16 +131,19 @@ internal sealed class EfSession : Session
         : base(coherence)
     {
         var options = new DbContextOptionsBuilder<CounterContext>();
+        DbDialect dialect;
         if (IsPostgres(settings, out string database))
         {
             options.UseNpgsql(database);
+            dialect = DbDialect.PostgreSql;
         }
         else
         {
             options.UseSqlite(SqliteConnectionString(database));
+            dialect = SqliteDialect.Instance;
         }
 
-        _context = new CounterContext(options.UseSharedEntities(coherence).Options);
+        _context = new CounterContext(options.UseSharedEntities(coherence, dialect).Options);
         _inTransaction = settings.Path == WritePaths.EfTransaction;
     }
 

@@ -38,18 +38,37 @@ public sealed partial class PackageTests(PackedPackages packages)
     }
 
     [Fact]
-    public void The_ef_core_package_brings_the_runtime_with_its_generator_and_analyzers()
+    public void The_runtime_package_depends_on_no_store()
     {
-        using ZipArchive package = Open("SharedEntities.EntityFrameworkCore");
-        Assert.Contains(package.Entries, e => e.FullName == "lib/net10.0/SharedEntities.EntityFrameworkCore.dll");
+        using ZipArchive package = Open("SharedEntities");
+        string[] dependencies = Dependencies(package).Select(d => (string?)d.Attribute("id") ?? "").ToArray();
 
-        XElement[] dependencies = Nuspec(package).Descendants().Where(e => e.Name.LocalName == "dependency").ToArray();
+        Assert.DoesNotContain(dependencies, id => id.Contains("Sqlite", StringComparison.OrdinalIgnoreCase));
+        Assert.DoesNotContain(dependencies, id => id.StartsWith("SharedEntities", StringComparison.Ordinal));
+        Assert.DoesNotContain(package.Entries, e => e.FullName.Contains("Memcached", StringComparison.Ordinal) || e.FullName.Contains("Sqlite", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("SharedEntities.Memcached", new string[0])]
+    [InlineData("SharedEntities.Sqlite", new[] { "Microsoft.Data.Sqlite.Core" })]
+    [InlineData("SharedEntities.EntityFrameworkCore", new[] { "Microsoft.EntityFrameworkCore.Relational" })]
+    public void A_package_brings_the_runtime_with_its_generator_and_analyzers_and_only_its_own_dependencies(string id, string[] others)
+    {
+        using ZipArchive package = Open(id);
+        Assert.Contains(package.Entries, e => e.FullName == $"lib/net10.0/{id}.dll");
+        Assert.Contains(package.Entries, e => e.FullName == $"lib/net10.0/{id}.xml");
+        Assert.Contains("README.md", package.Entries.Select(e => e.FullName));
+        Assert.Equal(id, Value(Nuspec(package), "id"));
+        Assert.True(File.Exists(Path.Combine(packages.Feed, $"{id}.{packages.Version}.snupkg")), "no symbol package");
+
+        XElement[] dependencies = Dependencies(package);
         XElement runtime = Assert.Single(dependencies, d => (string?)d.Attribute("id") == "SharedEntities");
         Assert.Equal(packages.Version, (string?)runtime.Attribute("version"));
-        // A consumer of the EF Core package alone must still get the generator, analyzers and build targets.
+        // A consumer of this package alone must still get the generator, analyzers and build targets.
         string? excluded = (string?)runtime.Attribute("exclude");
         Assert.True(excluded is null || (!excluded.Contains("Analyzers", StringComparison.Ordinal) && !excluded.Contains("Build", StringComparison.Ordinal)), $"exclude=\"{excluded}\"");
-        Assert.Contains(dependencies, d => (string?)d.Attribute("id") == "Microsoft.EntityFrameworkCore.Relational");
+        // Logging, options and DI abstractions come with the runtime; nothing else than the package's own needs.
+        Assert.Equal(others.Append("SharedEntities").Order(StringComparer.Ordinal), dependencies.Select(d => (string)d.Attribute("id")!).Order(StringComparer.Ordinal));
     }
 
     [Fact]
@@ -66,6 +85,22 @@ public sealed partial class PackageTests(PackedPackages packages)
         Assert.Contains("second process, first read: Q2", run.Output, StringComparison.Ordinal);
         Assert.Contains("second process, next scope: Q3, total 15", run.Output, StringComparison.Ordinal);
         Assert.Contains("consumer: ok", run.Output, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("MemcachedAdoNet/MemcachedAdoNet.csproj")]
+    [InlineData("MemcachedEfCore/MemcachedEfCore.csproj")]
+    public void A_memcached_and_postgresql_consumer_builds_and_restores_nothing_of_sqlite(string project)
+    {
+        string consumers = packages.CopyConsumers();
+        CommandResult build = packages.Build(consumers, project);
+        Assert.True(build.ExitCode == 0, build.ToString());
+        Assert.DoesNotMatch(WarningLine(), build.Output);
+
+        // The whole restored graph: no SQLite package (Microsoft.Data.Sqlite.Core, SQLitePCLRaw) came with SharedEntities.
+        string assets = File.ReadAllText(Path.Combine(consumers, Path.GetDirectoryName(project)!, "obj", "project.assets.json"));
+        Assert.Contains($"SharedEntities.Memcached/{packages.Version}", assets, StringComparison.Ordinal);
+        Assert.DoesNotContain("sqlite", assets, StringComparison.OrdinalIgnoreCase);
     }
 
     [Fact]
@@ -120,6 +155,9 @@ public sealed partial class PackageTests(PackedPackages packages)
         build.Output.Split('\n').Select(l => l.Trim()).Where(l => l.Contains($" {id}: ", StringComparison.Ordinal)).Distinct().ToArray();
 
     private ZipArchive Open(string id) => ZipFile.OpenRead(Path.Combine(packages.Feed, $"{id}.{packages.Version}.nupkg"));
+
+    private static XElement[] Dependencies(ZipArchive package) =>
+        Nuspec(package).Descendants().Where(e => e.Name.LocalName == "dependency").ToArray();
 
     private static XElement Nuspec(ZipArchive package)
     {

@@ -3,7 +3,7 @@ using System.Text.RegularExpressions;
 namespace SharedEntities.Package.Tests;
 
 /// <summary>
-/// Packs the two packages once per test run into a temporary feed, and gives each consumer build a copy of
+/// Packs the four packages once per test run into a temporary feed, and gives each consumer build a copy of
 /// nuget/consumers whose nuget.config points at that feed. The consumers' restores go to a private NUGET_PACKAGES
 /// folder, so a copy of the same version cached by an earlier run is never used. Everything is removed at the end.
 /// </summary>
@@ -18,8 +18,9 @@ public sealed partial class PackedPackages : IDisposable
         Feed = Directory.CreateDirectory(Path.Combine(Root, "feed")).FullName;
         PackagesFolder = Directory.CreateDirectory(Path.Combine(Root, "packages")).FullName;
 
-        foreach (string project in new[] { "Runtime/SharedEntities/SharedEntities.csproj", "Runtime/SharedEntities.EntityFrameworkCore/SharedEntities.EntityFrameworkCore.csproj" })
+        foreach (string id in Ids)
         {
+            string project = $"Runtime/{id}/{id}.csproj";
             // Packing restores the checkout's own projects, whose obj/project.assets.json the solution's build reads
             // at the same moment: it must restore into the same package folder as that build (the inherited one),
             // or the build finds its packages "deleted since restore" once this fixture removes its folder.
@@ -34,6 +35,9 @@ public sealed partial class PackedPackages : IDisposable
             .Single(name => PackageFileName().IsMatch(name));
         Version = PackageFileName().Match(runtimePackage).Groups["version"].Value;
     }
+
+    /// <summary>The packages, each packed from its project <c>Runtime/{id}/{id}.csproj</c>.</summary>
+    public static IReadOnlyList<string> Ids { get; } = ["SharedEntities", "SharedEntities.Memcached", "SharedEntities.Sqlite", "SharedEntities.EntityFrameworkCore"];
 
     /// <summary>The checkout (the folder holding SharedEntities.slnx).</summary>
     public string RepositoryRoot { get; }

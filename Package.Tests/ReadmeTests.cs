@@ -28,6 +28,8 @@ public sealed partial class ReadmeTests(PackedPackages packages)
     [Theory]
     [InlineData("README.md", 6)]
     [InlineData("nuget/SharedEntities.md", 1)]
+    [InlineData("nuget/SharedEntities.Memcached.md", 1)]
+    [InlineData("nuget/SharedEntities.Sqlite.md", 1)]
     [InlineData("nuget/SharedEntities.EntityFrameworkCore.md", 1)]
     public void Every_csharp_block_compiles(string document, int minimumBlocks)
     {
@@ -97,6 +99,8 @@ public sealed partial class ReadmeTests(PackedPackages packages)
           </PropertyGroup>
           <ItemGroup>
             <PackageReference Include="SharedEntities" Version="$(SharedEntitiesVersion)" />
+            <PackageReference Include="SharedEntities.Memcached" Version="$(SharedEntitiesVersion)" />
+            <PackageReference Include="SharedEntities.Sqlite" Version="$(SharedEntitiesVersion)" />
             <PackageReference Include="SharedEntities.EntityFrameworkCore" Version="$(SharedEntitiesVersion)" />
             <PackageReference Include="Microsoft.EntityFrameworkCore.Sqlite" Version="10.0.0" />
             <PackageReference Include="Microsoft.Extensions.DependencyInjection" Version="10.0.0" />

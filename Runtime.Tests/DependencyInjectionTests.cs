@@ -2,8 +2,7 @@ using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
-using SharedEntities.Memcached;
-using SharedEntities.Sqlite;
+using SharedEntities.AdoNet;
 using SharedEntities.Stores;
 
 namespace SharedEntities.Tests;
@@ -51,53 +50,24 @@ public sealed class DependencyInjectionTests
     }
 
     [Fact]
-    public void Memcached_settings_are_validated_at_start()
-    {
-        var services = new ServiceCollection();
-        services.AddSharedEntities().UseMemcached("cache-1:11211,cache-1:11211");
-        using ServiceProvider provider = services.BuildServiceProvider();
-
-        var refused = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IStartupValidator>().Validate());
-        Assert.Contains("listed twice", refused.Message, StringComparison.Ordinal);
-    }
-
-    [Fact]
-    public void UseMemcached_builds_the_memcached_store_with_every_setting()
-    {
-        var services = new ServiceCollection();
-        services.AddSharedEntities().UseMemcached(o =>
-        {
-            o.Servers = "127.0.0.1:1";
-            o.OperationTimeout = TimeSpan.FromMilliseconds(250);
-        });
-        using ServiceProvider provider = services.BuildServiceProvider();
-
-        Assert.IsType<MemcachedStore>(provider.GetRequiredService<Coherence>().Store);
-        Assert.Equal(TimeSpan.FromMilliseconds(250), provider.GetRequiredService<IOptions<MemcachedClientOptions>>().Value.OperationTimeout);
-    }
-
-    [Fact]
     public void The_last_store_choice_wins()
     {
-        string file = Path.Combine(Path.GetTempPath(), $"se-di-{Guid.NewGuid():N}.db");
-        try
-        {
-            var services = new ServiceCollection();
-            services.AddSharedEntities().UseInMemory().UseSqlite($"Data Source={file}");
-            using (ServiceProvider provider = services.BuildServiceProvider())
-            {
-                Assert.IsType<SqliteSharedStore>(provider.GetRequiredService<Coherence>().Store);
-                Assert.Single(services, d => d.ServiceType == typeof(ISharedStore));
-            }
-        }
-        finally
-        {
-            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-            foreach (string path in Directory.GetFiles(Path.GetTempPath(), Path.GetFileName(file) + "*"))
-            {
-                File.Delete(path);
-            }
-        }
+        var services = new ServiceCollection();
+        services.AddSharedEntities().UseStore(_ => throw new InvalidOperationException("replaced")).UseInMemory();
+        using ServiceProvider provider = services.BuildServiceProvider();
+
+        Assert.IsType<InMemorySharedStore>(provider.GetRequiredService<Coherence>().Store);
+        Assert.Single(services, d => d.ServiceType == typeof(ISharedStore));
+    }
+
+    [Fact]
+    public void A_dialect_is_registered_once_per_type()
+    {
+        var services = new ServiceCollection();
+        services.AddSharedEntities().UseInMemory().AddDialect(DbDialect.PostgreSql).AddDialect(DbDialect.PostgreSql);
+        using ServiceProvider provider = services.BuildServiceProvider();
+
+        Assert.Same(DbDialect.PostgreSql, Assert.Single(provider.GetServices<DbDialect>()));
     }
 
     [Fact]
@@ -140,8 +110,7 @@ public sealed class DependencyInjectionTests
     public void Arguments_are_checked()
     {
         var builder = new ServiceCollection().AddSharedEntities();
-        Assert.Throws<ArgumentException>(() => builder.UseSqlite(" "));
-        Assert.Throws<ArgumentException>(() => builder.UseMemcached(""));
         Assert.Throws<ArgumentNullException>(() => builder.UseStore(null!));
+        Assert.Throws<ArgumentNullException>(() => builder.AddDialect(null!));
     }
 }

@@ -42,8 +42,8 @@ public sealed class DbContextEntityLoader : IEntityLoader
     /// <summary>The context.</summary>
     public DbContext Context => _context;
 
-    /// <summary>The number of SQL statements the loader ran (a batched read counts once).</summary>
-    internal int Statements => _inner?.Statements ?? 0;
+    /// <summary>The ADO.NET loader it runs its statements through, once the context has a connection (for tests).</summary>
+    internal DbEntityLoader? Loader => _inner;
 
     /// <inheritdoc/>
     public void Reload(IReadOnlyList<ISharedEntity> entities, bool[] found)

@@ -1,8 +1,9 @@
+using System.Data.Common;
 using System.Runtime.CompilerServices;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 using SharedEntities.AdoNet;
-using SharedEntities.Sqlite;
 
 namespace SharedEntities.EntityFrameworkCore;
 
@@ -10,7 +11,10 @@ namespace SharedEntities.EntityFrameworkCore;
 /// What <c>UseSharedEntities</c> sets up for the contexts built with one set of options: the runtime, the dialect,
 /// and each context's <see cref="ContextWritePath"/>. Shared by the SaveChanges and transaction interceptors.
 /// </summary>
-internal sealed class SharedEntitiesContexts(Coherence coherence, DbDialect? dialect)
+/// <param name="coherence">The runtime.</param>
+/// <param name="dialect">The dialect given to <c>UseSharedEntities</c>, or <see langword="null"/> to find one.</param>
+/// <param name="registered">The dialects registered in the service provider given to <c>UseSharedEntities</c>.</param>
+internal sealed class SharedEntitiesContexts(Coherence coherence, DbDialect? dialect, IReadOnlyList<DbDialect> registered)
 {
     private readonly ConditionalWeakTable<DbContext, ContextWritePath> _paths = [];
 
@@ -29,12 +33,40 @@ internal sealed class SharedEntitiesContexts(Coherence coherence, DbDialect? dia
     /// <summary>Attaches a materialized entity.</summary>
     public void Attach(DbContext context, ISharedEntity entity) => coherence.Attach(entity, LoaderOf(context));
 
-    public DbDialect DialectOf(DbContext context) =>
-        dialect ?? context.Database.ProviderName switch
+    /// <summary>Binds a store that lives in the context's database to <paramref name="transaction"/>, if the dialect has one.</summary>
+    public IDisposable? EnlistStore(DbContext context, DbTransaction transaction) =>
+        (DialectOf(context) as IStoreEnlistingDialect)?.EnlistStore(transaction.Connection!, transaction);
+
+    /// <summary>
+    /// The given dialect; else the first that supports the context's connection among those registered in the service
+    /// provider given to <c>UseSharedEntities</c>, those registered in the context's application service provider, and
+    /// the built-in <see cref="DbDialect.PostgreSql"/>.
+    /// </summary>
+    public DbDialect DialectOf(DbContext context)
+    {
+        if (dialect is not null)
         {
-            "Microsoft.EntityFrameworkCore.Sqlite" => SqliteDialect.Instance,
-            "Npgsql.EntityFrameworkCore.PostgreSQL" => DbDialect.PostgreSql,
-            var other => throw new NotSupportedException(
-                $"SharedEntities knows the SQLite and PostgreSQL providers, not '{other}': pass a DbDialect to UseSharedEntities."),
-        };
+            return dialect;
+        }
+
+        if (!context.Database.IsRelational())
+        {
+            throw new NotSupportedException(
+                $"SharedEntities needs a relational EF Core provider, not '{context.Database.ProviderName}': it reads versions, guards writes and " +
+                "publishes after the commit through the context's DbConnection and its transactions, which this provider does not have. A context " +
+                "on it cannot load or save [SharedEntity] types with UseSharedEntities (without UseSharedEntities, the classes are plain entities " +
+                "and no runtime checks them). For tests, use SQLite in memory (Microsoft.EntityFrameworkCore.Sqlite with \"Data Source=:memory:\", " +
+                "and the SharedEntities.Sqlite package) with the in-memory store (UseInMemory).");
+        }
+
+        DbConnection connection = context.Database.GetDbConnection();
+        IEnumerable<DbDialect> fromApplication =
+            context.GetService<IDbContextOptions>().FindExtension<CoreOptionsExtension>()?.ApplicationServiceProvider?.GetServices<DbDialect>() ?? [];
+        return registered.Concat(fromApplication).Append(DbDialect.PostgreSql).FirstOrDefault(d => d.Supports(connection))
+            ?? throw new NotSupportedException(
+                $"SharedEntities has no dialect for the provider '{context.Database.ProviderName}' (connection {connection.GetType().FullName}). " +
+                "PostgreSQL (Npgsql) is built in. SQLite's comes with the SharedEntities.Sqlite package: call UseSqlite(…) or AddSqliteDialect() on " +
+                "the builder that AddSharedEntities returns and UseSharedEntities(serviceProvider), or pass SqliteDialect.Instance to UseSharedEntities. " +
+                "For another database, pass a DbDialect of your own to UseSharedEntities, or register it with AddDialect.");
+    }
 }

@@ -17,18 +17,14 @@ public static class SharedEntitiesDbContextOptionsBuilderExtensions
     /// </summary>
     /// <param name="optionsBuilder">The context's options.</param>
     /// <param name="coherence">The process's runtime.</param>
-    /// <param name="dialect">How to lock and read versions; by default chosen from the provider (SQLite, PostgreSQL).</param>
-    public static DbContextOptionsBuilder UseSharedEntities(this DbContextOptionsBuilder optionsBuilder, Coherence coherence, DbDialect? dialect = null)
-    {
-        ArgumentNullException.ThrowIfNull(optionsBuilder);
-        ArgumentNullException.ThrowIfNull(coherence);
-        TransactionDisposedObserver.EnsureSubscribed();
-        ((IDbContextOptionsBuilderInfrastructure)optionsBuilder).AddOrUpdateExtension(
-            optionsBuilder.Options.FindExtension<SharedEntitiesOptionsExtension>() ?? new SharedEntitiesOptionsExtension());
-        var contexts = new SharedEntitiesContexts(coherence, dialect);
-        return optionsBuilder.AddInterceptors(
-            SharedEntitiesMaterializationInterceptor.Instance, new SharedEntitiesSaveChangesInterceptor(contexts), new SharedEntitiesTransactionInterceptor(contexts));
-    }
+    /// <param name="dialect">
+    /// How to lock and read versions. By default the first dialect that <see cref="DbDialect.Supports"/> the context's
+    /// connection among those registered in the context's application service provider (<c>AddDbContext</c>; e.g.
+    /// <c>UseSqlite</c> or <c>AddSqliteDialect</c> of the <c>SharedEntities.Sqlite</c> package) and the built-in
+    /// <see cref="DbDialect.PostgreSql"/>.
+    /// </param>
+    public static DbContextOptionsBuilder UseSharedEntities(this DbContextOptionsBuilder optionsBuilder, Coherence coherence, DbDialect? dialect = null) =>
+        UseSharedEntities(optionsBuilder, coherence, dialect, registered: []);
 
     /// <inheritdoc cref="UseSharedEntities(DbContextOptionsBuilder, Coherence, DbDialect?)"/>
     public static DbContextOptionsBuilder<TContext> UseSharedEntities<TContext>(this DbContextOptionsBuilder<TContext> optionsBuilder, Coherence coherence, DbDialect? dialect = null)
@@ -37,12 +33,26 @@ public static class SharedEntitiesDbContextOptionsBuilderExtensions
 
     /// <summary>
     /// The DI form, for <c>services.AddDbContext&lt;T&gt;((sp, options) =&gt; options.UseSqlite(…).UseSharedEntities(sp))</c>:
-    /// the <see cref="Coherence"/> registered as a singleton.
+    /// the <see cref="Coherence"/> registered as a singleton, and by default the first of the <see cref="DbDialect"/>
+    /// services registered there (<c>AddDialect</c>, <c>UseSqlite</c>, <c>AddSqliteDialect</c>) that supports the
+    /// context's connection, else the built-in <see cref="DbDialect.PostgreSql"/>.
     /// </summary>
     public static DbContextOptionsBuilder UseSharedEntities(this DbContextOptionsBuilder optionsBuilder, IServiceProvider services, DbDialect? dialect = null)
     {
         ArgumentNullException.ThrowIfNull(services);
-        return UseSharedEntities(optionsBuilder, services.GetRequiredService<Coherence>(), dialect);
+        return UseSharedEntities(optionsBuilder, services.GetRequiredService<Coherence>(), dialect, [.. services.GetServices<DbDialect>()]);
+    }
+
+    private static DbContextOptionsBuilder UseSharedEntities(DbContextOptionsBuilder optionsBuilder, Coherence coherence, DbDialect? dialect, IReadOnlyList<DbDialect> registered)
+    {
+        ArgumentNullException.ThrowIfNull(optionsBuilder);
+        ArgumentNullException.ThrowIfNull(coherence);
+        TransactionDisposedObserver.EnsureSubscribed();
+        ((IDbContextOptionsBuilderInfrastructure)optionsBuilder).AddOrUpdateExtension(
+            optionsBuilder.Options.FindExtension<SharedEntitiesOptionsExtension>() ?? new SharedEntitiesOptionsExtension());
+        var contexts = new SharedEntitiesContexts(coherence, dialect, registered);
+        return optionsBuilder.AddInterceptors(
+            SharedEntitiesMaterializationInterceptor.Instance, new SharedEntitiesSaveChangesInterceptor(contexts), new SharedEntitiesTransactionInterceptor(contexts));
     }
 }
 

@@ -16,7 +16,7 @@ internal sealed class SharedEntitiesTransactionInterceptor(SharedEntitiesContext
         if (eventData.Context is { } context && contexts.WritePathOf(context) is var path && path.BeginCommit(transaction) is { } publication)
         {
             // The embedded store (same SQLite file) raises inside this transaction: a second one would wait for it.
-            using IDisposable? enlistment = contexts.DialectOf(context).EnlistStore(transaction.Connection!, transaction);
+            using IDisposable? enlistment = contexts.EnlistStore(context, transaction);
             try
             {
                 publication.RaiseDirty();
@@ -37,7 +37,7 @@ internal sealed class SharedEntitiesTransactionInterceptor(SharedEntitiesContext
         if (eventData.Context is { } context && contexts.WritePathOf(context) is var path && path.BeginCommit(transaction) is { } publication)
         {
             // The enlistment is made and used in this method: the store's batch runs below it in the same flow.
-            using IDisposable? enlistment = contexts.DialectOf(context).EnlistStore(transaction.Connection!, transaction);
+            using IDisposable? enlistment = contexts.EnlistStore(context, transaction);
             try
             {
                 await publication.RaiseDirtyAsync(cancellationToken).ConfigureAwait(false);

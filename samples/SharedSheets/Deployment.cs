@@ -56,8 +56,9 @@ internal sealed record Deployment(
     public SheetsContext CreateContext(Coherence coherence)
     {
         var builder = new DbContextOptionsBuilder<SheetsContext>();
-        builder = DataKind == "postgres" ? builder.UseNpgsql(Data) : builder.UseSqlite(Data);
-        return new SheetsContext(builder.UseSharedEntities(coherence).Options);
+        return DataKind == "postgres"
+            ? new SheetsContext(builder.UseNpgsql(Data).UseSharedEntities(coherence).Options) // PostgreSQL's dialect is built in
+            : new SheetsContext(builder.UseSqlite(Data).UseSharedEntities(coherence, SqliteDialect.Instance).Options);
     }
 
     // The password comes from each process's environment (the workers inherit it), never from the deployment's JSON.

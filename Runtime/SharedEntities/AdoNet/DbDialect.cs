@@ -6,12 +6,21 @@ namespace SharedEntities.AdoNet;
 /// <summary>
 /// What <see cref="DbEntityLoader"/> needs to know about a database: identifier quoting, how to take a read lock
 /// that keeps writers out, the isolation of its own transactions, and which error means "your snapshot is too old".
-/// <see cref="PostgreSql"/> is built in; SQLite's is <see cref="Sqlite.SqliteDialect"/>.
+/// <see cref="PostgreSql"/> is built in; SQLite's (<c>SqliteDialect</c>) comes with the <c>SharedEntities.Sqlite</c>
+/// package. A dialect whose database also holds the store implements <see cref="IStoreEnlistingDialect"/>.
 /// </summary>
 public abstract class DbDialect
 {
     /// <summary>PostgreSQL (Npgsql): <c>SELECT … FOR SHARE</c> in a short READ COMMITTED transaction; SQLSTATE 40001 is a stale snapshot.</summary>
     public static DbDialect PostgreSql { get; } = new PostgreSqlDialect();
+
+    /// <summary>
+    /// Whether this dialect is the one for <paramref name="connection"/>'s database. The EF Core integration asks each
+    /// registered dialect (and then <see cref="PostgreSql"/>) about a context's connection when none was given to
+    /// <c>UseSharedEntities</c>. By default <see langword="false"/>: a dialect that does not override it is used only
+    /// when it is passed explicitly.
+    /// </summary>
+    public virtual bool Supports(DbConnection connection) => false;
 
     /// <summary>The most parameters one statement may carry; larger batches are split.</summary>
     public virtual int MaxParametersPerStatement => 1000;
@@ -38,20 +47,6 @@ public abstract class DbDialect
     /// if the transaction's snapshot is older than the newest commit.
     /// </summary>
     public virtual string? WriteLockStatement(string quotedTable, string quotedVersionColumn) => null;
-
-    /// <summary>
-    /// Whether the loader should run every statement synchronously even on the asynchronous paths (SQLite, whose
-    /// driver is synchronous anyway): then what <see cref="EnlistStore"/> sets up flows back to the runtime's caller.
-    /// </summary>
-    public virtual bool RunsSynchronously => false;
-
-    /// <summary>
-    /// Called when the loader holds a transaction that other connections to the same database would wait for (its
-    /// own commit transaction or locked read, or a locked read in the application's transaction): lets a store that
-    /// lives in the same database run inside it (see <see cref="Sqlite.SqliteSharedStore.EnlistTransaction"/>).
-    /// Returns what ends the enlistment, or <see langword="null"/>.
-    /// </summary>
-    public virtual IDisposable? EnlistStore(DbConnection connection, DbTransaction transaction) => null;
 
     /// <summary>Whether <paramref name="exception"/> says the transaction's snapshot cannot see a newer commit.</summary>
     public abstract bool IsStaleSnapshot(DbException exception);
@@ -122,6 +117,9 @@ public abstract class DbDialect
 
     private sealed class PostgreSqlDialect : DbDialect
     {
+        // By the connection's namespace: the core has no reference to Npgsql.
+        public override bool Supports(DbConnection connection) => connection?.GetType().Namespace == "Npgsql";
+
         public override int MaxParametersPerStatement => 30000;
 
         public override IsolationLevel OwnTransactionIsolation => IsolationLevel.ReadCommitted;

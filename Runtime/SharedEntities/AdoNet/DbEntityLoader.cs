@@ -32,7 +32,7 @@ public sealed class DbEntityLoader : IEntityLoader
     /// <summary>Creates a loader.</summary>
     /// <param name="coherence">The runtime the entities found are attached to.</param>
     /// <param name="connection">The connection (opened on first use if closed).</param>
-    /// <param name="dialect"><see cref="DbDialect.PostgreSql"/> or <see cref="Sqlite.SqliteDialect.Instance"/>.</param>
+    /// <param name="dialect"><see cref="DbDialect.PostgreSql"/>, <c>SqliteDialect.Instance</c> (package <c>SharedEntities.Sqlite</c>), or one of your own.</param>
     /// <param name="mappings">One per entity class.</param>
     public DbEntityLoader(Coherence coherence, DbConnection connection, DbDialect dialect, params IEnumerable<DbEntityMapping> mappings)
     {
@@ -288,7 +288,7 @@ public sealed class DbEntityLoader : IEntityLoader
 
         // Here, in a synchronous method, and not inside the async core: an AsyncLocal set inside an async method is
         // discarded when it returns, and the runtime's fills must see the enlistment.
-        versionLock.Enlistment = Dialect.EnlistStore(on.Connection, versionLock.Transaction);
+        versionLock.Enlistment = EnlistStore(on.Connection, versionLock.Transaction);
         versionLock.CloseAfter = on == this ? null : on.Connection;
         return versionLock;
     }
@@ -296,7 +296,7 @@ public sealed class DbEntityLoader : IEntityLoader
     /// <inheritdoc/>
     public ValueTask<IVersionLock> LockVersionsAsync(IReadOnlyList<IVersionedSharedEntity> entities, CancellationToken cancellationToken)
     {
-        if (Dialect.RunsSynchronously)
+        if (Dialect is IStoreEnlistingDialect)
         {
             // Synchronously (and not in an async method), so that the store enlistment made under the lock flows back
             // to the runtime's caller.
@@ -381,7 +381,7 @@ public sealed class DbEntityLoader : IEntityLoader
                 "new versions after it. Commit or roll back the application transaction first, or commit the scope on another connection.");
         }
 
-        if (Dialect.RunsSynchronously)
+        if (Dialect is IStoreEnlistingDialect)
         {
             // Synchronously, so that the store enlistment flows back to the runtime, which raises the dirty tokens in it.
             cancellationToken.ThrowIfCancellationRequested();
@@ -398,7 +398,7 @@ public sealed class DbEntityLoader : IEntityLoader
                 throw WaitTimedOut(repaired, DatabaseWait.VersionAdvance, ex);
             }
 
-            return new ValueTask<IEntityWriteTransaction>(new WriteTransaction(this, transaction, Dialect.EnlistStore(Connection, transaction)));
+            return new ValueTask<IEntityWriteTransaction>(new WriteTransaction(this, transaction, EnlistStore(Connection, transaction)));
         }
 
         return BeginWriteCoreAsync(repaired, cancellationToken);
@@ -421,6 +421,10 @@ public sealed class DbEntityLoader : IEntityLoader
 
         return new WriteTransaction(this, transaction, enlistment: null);
     }
+
+    // A store that lives in the same database runs inside the transaction the loader holds (IStoreEnlistingDialect).
+    private IDisposable? EnlistStore(DbConnection connection, DbTransaction transaction) =>
+        (Dialect as IStoreEnlistingDialect)?.EnlistStore(connection, transaction);
 
     private static void SyncComplete(ValueTask task)
     {

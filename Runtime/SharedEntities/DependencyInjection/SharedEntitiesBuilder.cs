@@ -1,51 +1,21 @@
-using System.Diagnostics.Metrics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
-using SharedEntities.Memcached;
-using SharedEntities.Sqlite;
+using SharedEntities.AdoNet;
 using SharedEntities.Stores;
 
 namespace SharedEntities.DependencyInjection;
 
-/// <summary>Chooses the store of the <see cref="Coherence"/> that <c>AddSharedEntities</c> registered. The last choice wins.</summary>
+/// <summary>
+/// Chooses the store of the <see cref="Coherence"/> that <c>AddSharedEntities</c> registered (the last choice wins),
+/// and registers database dialects. The stores of their own packages add their methods here as extension methods:
+/// <c>UseMemcached</c> (<c>SharedEntities.Memcached</c>), <c>UseSqlite</c> (<c>SharedEntities.Sqlite</c>).
+/// </summary>
 public sealed class SharedEntitiesBuilder
 {
     internal SharedEntitiesBuilder(IServiceCollection services) => Services = services;
 
     /// <summary>The service collection.</summary>
     public IServiceCollection Services { get; }
-
-    /// <summary>The production store: memcached servers, e.g. <c>"10.0.0.1:11211,10.0.0.2:11211"</c> (<c>host:port weight</c> entries allowed).</summary>
-    public SharedEntitiesBuilder UseMemcached(string servers)
-    {
-        ArgumentException.ThrowIfNullOrWhiteSpace(servers);
-        return UseMemcached(options => options.Servers = servers);
-    }
-
-    /// <summary>The production store, with every client setting (validated at start like the runtime's options).</summary>
-    public SharedEntitiesBuilder UseMemcached(Action<MemcachedClientOptions> configure)
-    {
-        ArgumentNullException.ThrowIfNull(configure);
-        Services.AddOptions<MemcachedClientOptions>().Configure(configure).ValidateOnStart();
-        Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<MemcachedClientOptions>>(
-            new OptionsValidator<MemcachedClientOptions>(static o => o.Validate())));
-        return UseStore(static provider => new MemcachedStore(
-            provider.GetRequiredService<IOptions<MemcachedClientOptions>>().Value,
-            provider.GetService<ILogger<MemcachedStore>>(),
-            provider.GetService<IMeterFactory>()));
-    }
-
-    /// <summary>
-    /// The embedded store: a token table in the application's own SQLite file, so that processes on one machine share
-    /// entities with no server. Give the same file as the data's connection string.
-    /// </summary>
-    public SharedEntitiesBuilder UseSqlite(string connectionString)
-    {
-        ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
-        return UseStore(_ => new SqliteSharedStore(connectionString));
-    }
 
     /// <summary>A store inside this process only: for tests and single-process demos.</summary>
     public SharedEntitiesBuilder UseInMemory() => UseStore(static _ => new InMemorySharedStore());
@@ -55,6 +25,18 @@ public sealed class SharedEntitiesBuilder
     {
         ArgumentNullException.ThrowIfNull(factory);
         Services.Replace(ServiceDescriptor.Singleton(factory));
+        return this;
+    }
+
+    /// <summary>
+    /// Registers <paramref name="dialect"/> as a <see cref="DbDialect"/> service (once per dialect type), among which
+    /// the EF Core integration's <c>UseSharedEntities(serviceProvider)</c> finds the one that
+    /// <see cref="DbDialect.Supports"/> a context's connection. <see cref="DbDialect.PostgreSql"/> needs no registration.
+    /// </summary>
+    public SharedEntitiesBuilder AddDialect(DbDialect dialect)
+    {
+        ArgumentNullException.ThrowIfNull(dialect);
+        Services.TryAddEnumerable(ServiceDescriptor.Singleton<DbDialect>(dialect));
         return this;
     }
 }

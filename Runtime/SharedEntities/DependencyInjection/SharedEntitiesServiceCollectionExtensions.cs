@@ -14,8 +14,8 @@ public static class SharedEntitiesServiceCollectionExtensions
     /// <summary>
     /// Registers the process's <see cref="Coherence"/> as a singleton, configured by <paramref name="configure"/> and
     /// validated when the host starts (or, without a host, when the runtime is first resolved). Choose the store on the
-    /// returned builder: <see cref="SharedEntitiesBuilder.UseMemcached(string)"/>, <see cref="SharedEntitiesBuilder.UseSqlite"/>,
-    /// <see cref="SharedEntitiesBuilder.UseInMemory"/> or <see cref="SharedEntitiesBuilder.UseStore"/>.
+    /// returned builder: <c>UseMemcached</c> (package <c>SharedEntities.Memcached</c>), <c>UseSqlite</c> (package
+    /// <c>SharedEntities.Sqlite</c>), <see cref="SharedEntitiesBuilder.UseInMemory"/> or <see cref="SharedEntitiesBuilder.UseStore"/>.
     /// </summary>
     /// <remarks>
     /// Logging goes to the registered <see cref="ILoggerFactory"/> (categories <c>SharedEntities.Coherence</c> and
@@ -37,7 +37,8 @@ public static class SharedEntitiesServiceCollectionExtensions
         services.TryAddSingleton(static provider => new SharedEntitiesMetrics(provider.GetService<IMeterFactory>()));
         services.TryAddSingleton(static provider => new Coherence(
             provider.GetService<ISharedStore>() ?? throw new InvalidOperationException(
-                "SharedEntities has no store: call UseMemcached, UseSqlite, UseInMemory or UseStore on the builder that AddSharedEntities returns."),
+                "SharedEntities has no store: call UseMemcached (package SharedEntities.Memcached), UseSqlite (package SharedEntities.Sqlite), " +
+                "UseInMemory or UseStore on the builder that AddSharedEntities returns."),
             provider.GetRequiredService<IOptions<CoherenceOptions>>().Value,
             provider.GetService<ILoggerFactory>(),
             provider.GetRequiredService<SharedEntitiesMetrics>()));

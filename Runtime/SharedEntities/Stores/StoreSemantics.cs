@@ -3,10 +3,16 @@ using SharedEntities.Protocol;
 namespace SharedEntities.Stores;
 
 /// <summary>An item as the store semantics see it: its value, its CAS, and whether it is a lease placeholder.</summary>
-internal readonly record struct StoredItem(long Value, ulong Cas, bool IsPlaceholder);
+/// <param name="Value">The stored token (a placeholder's is 0).</param>
+/// <param name="Cas">The compare-and-swap value, new at every write of the item.</param>
+/// <param name="IsPlaceholder">Whether the item is a lease's placeholder, which reads as a miss.</param>
+public readonly record struct StoredItem(long Value, ulong Cas, bool IsPlaceholder);
 
-/// <summary>The storage of a store that applies operations itself (in memory, in a SQLite table).</summary>
-internal interface IStoredItems
+/// <summary>
+/// The storage of a store that applies operations itself (in memory, in a SQLite table): what
+/// <see cref="StoreSemantics.Apply"/> needs. Part of the extension surface for stores in packages of their own.
+/// </summary>
+public interface IStoredItems
 {
     /// <summary>Reads a live item; an expired one counts as absent.</summary>
     bool TryGet(string key, out StoredItem item);
@@ -22,9 +28,11 @@ internal interface IStoredItems
 /// What each <see cref="StoreOperationKind"/> does, in one place. <see cref="InMemorySharedStore"/> and
 /// <c>SqliteSharedStore</c> apply it to their own storage under their own atomicity (a lock, a transaction);
 /// <c>MemcachedStore</c> reproduces it with meta commands, and its tests compare it with the in-memory store.
+/// A store of your own over a storage with transactions can apply it the same way.
 /// </summary>
-internal static class StoreSemantics
+public static class StoreSemantics
 {
+    /// <summary>Applies <paramref name="op"/> to <paramref name="items"/>; the caller makes the whole batch atomic.</summary>
     public static StoreResult Apply(IStoredItems items, in StoreOperation op)
     {
         bool exists = items.TryGet(op.Key, out StoredItem item);

@@ -9,9 +9,11 @@ namespace SharedEntities.Sqlite;
 /// SQLite for <see cref="DbEntityLoader"/>: the loader's own transactions are <c>BEGIN IMMEDIATE</c> (the write lock,
 /// which keeps every other writer of the file out until it ends); inside an application transaction a no-op
 /// <c>UPDATE … WHERE 0</c> takes the write lock, and SQLite refuses it with <c>SQLITE_BUSY_SNAPSHOT</c> when the
-/// transaction's snapshot is older than the newest commit (WAL mode).
+/// transaction's snapshot is older than the newest commit (WAL mode). The embedded store
+/// (<see cref="SqliteSharedStore"/>) lives in the same file: the dialect binds it to the loader's transactions
+/// (<see cref="IStoreEnlistingDialect"/>).
 /// </summary>
-public sealed class SqliteDialect : DbDialect
+public sealed class SqliteDialect : DbDialect, IStoreEnlistingDialect
 {
     private const int SqliteBusySnapshot = 517; // SQLITE_BUSY | (2 << 8)
 
@@ -21,6 +23,10 @@ public sealed class SqliteDialect : DbDialect
 
     /// <summary>The instance.</summary>
     public static SqliteDialect Instance { get; } = new();
+
+    /// <inheritdoc/>
+    /// <remarks>A Microsoft.Data.Sqlite connection.</remarks>
+    public override bool Supports(DbConnection connection) => connection is SqliteConnection;
 
     /// <inheritdoc/>
     public override int MaxParametersPerStatement => 900;
@@ -37,10 +43,8 @@ public sealed class SqliteDialect : DbDialect
         $"UPDATE {quotedTable} SET {quotedVersionColumn} = {quotedVersionColumn} WHERE 0";
 
     /// <inheritdoc/>
-    public override bool RunsSynchronously => true;
-
-    /// <inheritdoc/>
-    public override IDisposable? EnlistStore(DbConnection connection, DbTransaction transaction) =>
+    /// <remarks>Binds <see cref="SqliteSharedStore"/> to the transaction (see <see cref="SqliteSharedStore.EnlistTransaction"/>).</remarks>
+    public IDisposable? EnlistStore(DbConnection connection, DbTransaction transaction) =>
         connection is SqliteConnection sqlite && transaction is SqliteTransaction sqliteTransaction
             ? SqliteSharedStore.EnlistTransaction(sqlite, sqliteTransaction)
             : null;
