@@ -251,3 +251,66 @@ public sealed class CasHintsTests
         Assert.Equal(expected, System.Text.Encoding.ASCII.GetString(buffer, 0, length));
     }
 }
+
+public sealed class ClientOptionsCopyTests
+{
+    [Fact]
+    public void A_store_keeps_a_copy_of_every_setting()
+    {
+        using var certificate = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificate(
+            new System.Security.Cryptography.X509Certificates.CertificateRequest(
+                "CN=copy", System.Security.Cryptography.ECDsa.Create(), System.Security.Cryptography.HashAlgorithmName.SHA256)
+                .CreateSelfSigned(DateTimeOffset.UtcNow, DateTimeOffset.UtcNow.AddDays(1)).Export(System.Security.Cryptography.X509Certificates.X509ContentType.Cert));
+        var given = new MemcachedClientOptions
+        {
+            Servers = "127.0.0.1:1,127.0.0.1:2 3",
+            ConnectTimeout = TimeSpan.FromSeconds(2),
+            OperationTimeout = TimeSpan.FromSeconds(3),
+            MaxConnectionsPerServer = 4,
+            ReconnectDelay = TimeSpan.FromMilliseconds(60),
+            MaxReconnectDelay = TimeSpan.FromSeconds(6),
+            CircuitBreakerThreshold = 7,
+            CircuitBreakerCooldown = TimeSpan.FromSeconds(8),
+            MaxCasAttempts = 9,
+            Username = "user",
+            Password = "secret",
+            Tls = new MemcachedTlsOptions
+            {
+                TargetHost = "cache.internal",
+                TrustedCertificates = [certificate],
+                RemoteCertificateValidationCallback = (_, _, _, errors) => errors == System.Net.Security.SslPolicyErrors.None,
+                ClientCertificates = new System.Security.Cryptography.X509Certificates.X509CertificateCollection(new[] { certificate }),
+                EnabledProtocols = System.Security.Authentication.SslProtocols.Tls13,
+                CertificateRevocationCheckMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.Online,
+            },
+        };
+
+        MemcachedClientOptions copy = given.Copy();
+
+        // Every public setting is copied (one added later and forgotten in Copy fails here), into collections of its own.
+        AssertCopied(given, copy, new MemcachedClientOptions());
+        AssertCopied(given.Tls, copy.Tls!, new MemcachedTlsOptions());
+        Assert.NotSame(given.Tls, copy.Tls);
+        Assert.NotSame(given.Tls.TrustedCertificates, copy.Tls!.TrustedCertificates);
+        given.Tls.TrustedCertificates.Clear();
+        Assert.Single(copy.Tls.TrustedCertificates!);
+    }
+
+    private static void AssertCopied<T>(T given, T copy, T defaults)
+    {
+        foreach (System.Reflection.PropertyInfo property in typeof(T).GetProperties().Where(p => p.CanWrite))
+        {
+            object? expected = property.GetValue(given);
+            object? actual = property.GetValue(copy);
+            Assert.NotEqual(property.GetValue(defaults), expected); // the test sets every setting
+            if (expected is System.Collections.IEnumerable items and not string)
+            {
+                Assert.Equal(items.Cast<object>(), ((System.Collections.IEnumerable)actual!).Cast<object>());
+            }
+            else if (expected is not MemcachedTlsOptions)
+            {
+                Assert.Equal(expected, actual);
+            }
+        }
+    }
+}

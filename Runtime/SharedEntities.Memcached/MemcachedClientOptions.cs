@@ -67,6 +67,23 @@ public sealed class MemcachedClientOptions
     /// <summary>The longest <see cref="Username"/> and <see cref="Password"/> together that memcached 1.6.18 accepts.</summary>
     internal const int MaxCredentialsLength = 111;
 
+    /// <summary>A copy of these settings (the one a <see cref="MemcachedStore"/> keeps: changing the original later has no effect on it).</summary>
+    internal MemcachedClientOptions Copy() => new()
+    {
+        Servers = Servers,
+        ConnectTimeout = ConnectTimeout,
+        OperationTimeout = OperationTimeout,
+        MaxConnectionsPerServer = MaxConnectionsPerServer,
+        ReconnectDelay = ReconnectDelay,
+        MaxReconnectDelay = MaxReconnectDelay,
+        CircuitBreakerThreshold = CircuitBreakerThreshold,
+        CircuitBreakerCooldown = CircuitBreakerCooldown,
+        MaxCasAttempts = MaxCasAttempts,
+        Tls = Tls?.Copy(),
+        Username = Username,
+        Password = Password,
+    };
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first setting that is out of range.</summary>
     public void Validate()
     {

@@ -43,7 +43,7 @@ public sealed class MemcachedStore : ISharedStore, IAsyncDisposable, IDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        _options = options;
+        options = _options = options.Copy(); // later changes to the caller's instance do not reach a running store
         _time = timeProvider ?? TimeProvider.System;
         _metrics = new MemcachedMetrics(meterFactory);
         Servers = MemcachedEndpoint.ParseList(options.Servers);

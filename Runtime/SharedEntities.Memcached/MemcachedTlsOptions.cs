@@ -38,6 +38,17 @@ public sealed class MemcachedTlsOptions
     /// <summary>Whether the server's certificate is checked for revocation. Default: <see cref="X509RevocationMode.NoCheck"/>, as .NET's.</summary>
     public X509RevocationMode CertificateRevocationCheckMode { get; set; } = X509RevocationMode.NoCheck;
 
+    /// <summary>A copy of these settings, with collections of their own (the certificates themselves are shared).</summary>
+    internal MemcachedTlsOptions Copy() => new()
+    {
+        TargetHost = TargetHost,
+        TrustedCertificates = TrustedCertificates is null ? null : [.. TrustedCertificates],
+        RemoteCertificateValidationCallback = RemoteCertificateValidationCallback,
+        ClientCertificates = ClientCertificates is null ? null : new X509CertificateCollection(ClientCertificates),
+        EnabledProtocols = EnabledProtocols,
+        CertificateRevocationCheckMode = CertificateRevocationCheckMode,
+    };
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first setting that is out of range.</summary>
     public void Validate()
     {
