@@ -397,6 +397,12 @@ internal static class FreshnessCheck
                         // the database: a locking read tells (a newer row is the snapshot's fault, and then the next
                         // reload throws StaleSnapshotException), and fills the row's token by CAS over the one seen.
                         // Far ahead of the row, a token is no version any process can hold: it is replaced the same way.
+                        if (!inTransaction)
+                        {
+                            coherence.Metrics.StoreAhead.Add(1);
+                            Log.DatabaseBehind(coherence.Logger, state.Type.Name, coherence.KeyForLog(state.StoreKey), state.LocalVersion, "store's token of version", verdict.Value);
+                        }
+
                         verdicts[index] = new Verdict(Outcome.Fill, Cas: verdict.Cas);
                         refill = true;
                         continue;
