@@ -240,14 +240,7 @@ public abstract class GuaranteeTests : IDisposable
         var cutOff = new CutOffStore(Store);
         using var writer = new Coherence(cutOff, new CoherenceOptions { AllowCommitWhenStoreUnavailable = true });
         await using DbConnection writerConnection = OpenConnection();
-        var writerLoader = new DbEntityLoader(writer, writerConnection, Dialect, DbEntityMapping.For<Sheet>(SheetTable));
-        await writerLoader.InsertAsync(new Sheet { Id = 1, Version = 1, Title = "Q1" });
-        Proc holder = NewProcess();
-        Sheet held = holder.Loader.Find<Sheet>(1)!;
-        await using (holder.Coherence.BeginScope())
-        {
-            Assert.Equal("Q1", held.Title);
-        }
+        (DbEntityLoader writerLoader, Sheet held, Proc holder) = await WriterAndHolderAsync(writer, writerConnection);
 
         cutOff.Unreachable = true;
         await writer.RunInScopeAsync(async (_, ct) => (await writerLoader.FindAsync<Sheet>(1, ct))!.Title = "Q2");
@@ -366,6 +359,21 @@ public abstract class GuaranteeTests : IDisposable
     protected abstract bool Plant(string key, string value);
 
     protected abstract DbConnection OpenConnection();
+
+    /// <summary>Sheet 1 inserted ("Q1") by <paramref name="writer"/> on a loader of its own, and held (checked) by another process.</summary>
+    protected async Task<(DbEntityLoader Writer, Sheet Held, Proc Holder)> WriterAndHolderAsync(Coherence writer, DbConnection connection)
+    {
+        var writerLoader = new DbEntityLoader(writer, connection, Dialect, DbEntityMapping.For<Sheet>(SheetTable));
+        await writerLoader.InsertAsync(new Sheet { Id = 1, Version = 1, Title = "Q1" });
+        Proc holder = NewProcess();
+        Sheet held = holder.Loader.Find<Sheet>(1)!;
+        await using (holder.Coherence.BeginScope())
+        {
+            Assert.Equal("Q1", held.Title);
+        }
+
+        return (writerLoader, held, holder);
+    }
 
     /// <summary>Sheet 1 written three times ("Q1", "Q2", "Q3") by one process, held at version 3 by another.</summary>
     private async Task<(Proc Writer, Sheet Held, Proc Holder)> HolderAtVersion3Async()
@@ -554,14 +562,7 @@ public sealed class PostgresMemcachedGuaranteeTests : GuaranteeTests
         using var writerStore = new MemcachedStore(new MemcachedClientOptions { Servers = _memcached.Address, OperationTimeout = TimeSpan.FromMilliseconds(200) });
         using var writer = new Coherence(writerStore, tolerant);
         await using DbConnection writerConnection = OpenConnection();
-        var writerLoader = new DbEntityLoader(writer, writerConnection, Dialect, DbEntityMapping.For<Sheet>(SheetTable));
-        await writerLoader.InsertAsync(new Sheet { Id = 1, Version = 1, Title = "Q1" });
-        Proc holder = NewProcess();
-        Sheet held = holder.Loader.Find<Sheet>(1)!;
-        await using (holder.Coherence.BeginScope())
-        {
-            Assert.Equal("Q1", held.Title);
-        }
+        (DbEntityLoader writerLoader, Sheet held, Proc holder) = await WriterAndHolderAsync(writer, writerConnection);
 
         // A hang, not a crash: memcached comes back with the old clean token still in it.
         _memcached.Pause();
