@@ -391,7 +391,7 @@ internal static class FreshnessCheck
                 if (state.IsVersioned && state.LocalVersion < verdict.Value)
                 {
                     bool inTransaction = group.Key.ReadsInTransaction;
-                    if (verdict.Cas != 0 && (inTransaction || verdict.Value - state.LocalVersion > TokenDamage.MaxAhead))
+                    if (verdict.Cas != 0 && TokenDamage.IsReplacedInsteadOfRepaired(verdict.Value, state.LocalVersion, inTransaction))
                     {
                         // Inside a transaction the reload may have seen an old snapshot, or the token may be ahead of
                         // the database: a locking read tells (a newer row is the snapshot's fault, and then the next
@@ -488,7 +488,7 @@ internal static class FreshnessCheck
         {
             case null:
                 return Verdict.Deleted;
-            case { } v when token.Ahead > v && token.Cas != 0 && (inTransaction || token.Ahead - v > TokenDamage.MaxAhead):
+            case { } v when token.Ahead > v && token.Cas != 0 && TokenDamage.IsReplacedInsteadOfRepaired(token.Ahead, v, inTransaction):
                 // A dirty or deleted token ahead of the row, where the row cannot move past it (inside a transaction,
                 // or so far that no process can hold such a version): replaced from a locking read, as a miss would be.
                 coherence.Metrics.StoreAhead.Add(1);

@@ -27,6 +27,13 @@ internal static class TokenDamage
         _ => null,
     };
 
+    /// <summary>
+    /// Whether a token claiming <paramref name="claimed"/> while the row is at <paramref name="row"/> (below it) is to be
+    /// replaced from a locking read rather than the row moved past it: inside a transaction the runtime cannot write the
+    /// row, and a token further than <see cref="MaxAhead"/> ahead is no version any process can hold.
+    /// </summary>
+    public static bool IsReplacedInsteadOfRepaired(long claimed, long row, bool inTransaction) => inTransaction || claimed - row > MaxAhead;
+
     /// <summary>Whether a raise of dirty(<paramref name="version"/>) that found <paramref name="found"/> may replace it.</summary>
     public static bool IsReplaceableByWriter(SharedToken found, long version) =>
         !found.IsValid || found.Version - version > MaxAhead;
