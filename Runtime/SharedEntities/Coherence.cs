@@ -2,6 +2,7 @@ using System.Diagnostics.Metrics;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using SharedEntities.Caching;
 using SharedEntities.Internals;
 using SharedEntities.Loading;
 using SharedEntities.Protocol;
@@ -45,6 +46,8 @@ public sealed class Coherence : IDisposable
         _ownsMetrics = metrics is null;
         Metrics = metrics ?? new SharedEntitiesMetrics();
         Publisher = new BackgroundPublisher(this);
+        Cache = new EntityCache(this, options.EntityCache);
+        Metrics.Observe(Cache);
     }
 
     /// <summary>The store.</summary>
@@ -55,6 +58,9 @@ public sealed class Coherence : IDisposable
 
     /// <summary>The counters.</summary>
     public SharedEntitiesMetrics Metrics { get; }
+
+    /// <summary>The process-wide entity cache: the last committed row this process read of each entity (docs/entity-cache.md).</summary>
+    public EntityCache Cache { get; }
 
     internal ILogger Logger { get; }
 
@@ -136,6 +142,33 @@ public sealed class Coherence : IDisposable
         return entity;
     }
 
+    /// <summary>
+    /// Attaches an entity whose values were just read from its row, <b>outside every application transaction</b>, by a
+    /// statement that began in the current scope (a query materialized it, a loader found it): that read saw every
+    /// commit that finished before it, so in the current scope the entity counts as checked, and no store round trip
+    /// is spent on it. Inside a transaction (the loader's <see cref="IEntityLoader.ReadsInTransaction"/>, or an ambient
+    /// <c>TransactionScope</c>) or for an instance attached before, this is <see cref="Attach{T}"/>: the entity is
+    /// checked on first touch as usual. A row whose last write found the store ahead of the database is checked too
+    /// (the check repairs it).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The entity is attached to another <see cref="Coherence"/>.</exception>
+    public T AttachFresh<T>(T entity, IEntityLoader loader)
+        where T : class, ISharedEntity
+    {
+        ArgumentNullException.ThrowIfNull(entity);
+        ArgumentNullException.ThrowIfNull(loader);
+        bool read = entity.SharedState is null;
+        Attach(entity, loader);
+        SharedEntityState state = entity.SharedState!;
+        if (read && !loader.ReadsInTransaction && System.Transactions.Transaction.Current is null &&
+            state.TrackedBy is { } scope && ReferenceEquals(scope, FreshScope.FindCurrent(this)) && !Cache.MustCheck(state.StoreKey))
+        {
+            state.FreshIn = scope.Id;
+        }
+
+        return entity;
+    }
+
     /// <summary>Detaches an entity: its properties become plain properties again.</summary>
     public void Detach(ISharedEntity entity)
     {
@@ -170,6 +203,7 @@ public sealed class Coherence : IDisposable
     public void Dispose()
     {
         Publisher.Dispose();
+        Metrics.Unobserve(Cache);
         if (_ownsMetrics)
         {
             Metrics.Dispose();

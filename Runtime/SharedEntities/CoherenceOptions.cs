@@ -1,3 +1,4 @@
+using SharedEntities.Caching;
 using SharedEntities.Protocol;
 
 namespace SharedEntities;
@@ -102,6 +103,12 @@ public sealed class CoherenceOptions
     /// </summary>
     public bool LogKeys { get; set => field = Settable(value); }
 
+    /// <summary>
+    /// The process-wide entity cache: whether it is on, which entity types it keeps, how many rows
+    /// (docs/entity-cache.md). Default: on, every versioned entity type, 10,000 rows.
+    /// </summary>
+    public EntityCacheOptions EntityCache { get; private set; } = new();
+
     /// <summary>The TTL of clean tokens of <paramref name="entityName"/>.</summary>
     public TimeSpan TokenTtlFor(string entityName) =>
         TokenTtlByEntity.TryGetValue(entityName, out TimeSpan ttl) ? ttl : TokenTtl;
@@ -125,6 +132,7 @@ public sealed class CoherenceOptions
             LogKeys = LogKeys,
             TokenTtlByEntity = new System.Collections.ObjectModel.ReadOnlyDictionary<string, TimeSpan>(
                 new Dictionary<string, TimeSpan>(TokenTtlByEntity, StringComparer.Ordinal)),
+            EntityCache = EntityCache.FrozenCopy(),
         };
         copy._frozen = true;
         return copy;
@@ -158,6 +166,9 @@ public sealed class CoherenceOptions
         {
             throw new ArgumentException("KeyHashSecret must not be empty; leave it null for plain SHA-256.", nameof(KeyHashSecret));
         }
+
+        ArgumentNullException.ThrowIfNull(EntityCache, nameof(EntityCache));
+        EntityCache.Validate();
     }
 
     private T Settable<T>(T value) => _frozen

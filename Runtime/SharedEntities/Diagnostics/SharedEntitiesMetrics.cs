@@ -14,6 +14,7 @@ public sealed class SharedEntitiesMetrics : IDisposable
     public const string MeterName = "SharedEntities";
 
     private readonly Meter _meter;
+    private readonly List<Caching.EntityCache> _caches = [];
 
     /// <summary>Creates the counters on a meter from <paramref name="meterFactory"/> (DI), or on a meter of their own.</summary>
     public SharedEntitiesMetrics(IMeterFactory? meterFactory = null)
@@ -35,6 +36,13 @@ public sealed class SharedEntitiesMetrics : IDisposable
             "sharedentities.repairs", "{entity}", "Rows whose version was advanced past a token that was ahead of the database, so that no version is ever reused.");
         DamagedTokens = _meter.CreateCounter<long>(
             "sharedentities.damaged_tokens", "{entity}", "Store values the library cannot have written (garbage, out of range, older than a copy) found and replaced as a miss would be.");
+        CacheHits = _meter.CreateCounter<long>(
+            "sharedentities.cache.hits", "{entity}", "Reads by key served from the process-wide entity cache (the store vouched for the cached version).");
+        CacheMisses = _meter.CreateCounter<long>(
+            "sharedentities.cache.misses", "{entity}", "Reads by key the entity cache could not serve (no row cached, or the store did not vouch for it): loaded from the database.");
+        CacheEvictions = _meter.CreateCounter<long>(
+            "sharedentities.cache.evictions", "{entity}", "Rows the entity cache dropped to stay within its size limit.");
+        _meter.CreateObservableUpDownCounter("sharedentities.cache.entries", ObserveEntries, "{entity}", "Rows held by the entity caches of the runtimes using these metrics.");
     }
 
     /// <summary>Entities checked against the store.</summary>
@@ -76,6 +84,40 @@ public sealed class SharedEntitiesMetrics : IDisposable
     /// <summary>Store values the library cannot have written, found and replaced.</summary>
     internal Counter<long> DamagedTokens { get; }
 
+    /// <summary>Reads served from the entity cache.</summary>
+    internal Counter<long> CacheHits { get; }
+
+    /// <summary>Reads the entity cache could not serve.</summary>
+    internal Counter<long> CacheMisses { get; }
+
+    /// <summary>Rows evicted from the entity cache.</summary>
+    internal Counter<long> CacheEvictions { get; }
+
     /// <inheritdoc/>
     public void Dispose() => _meter.Dispose();
+
+    /// <summary>Counts <paramref name="cache"/>'s rows in <c>sharedentities.cache.entries</c> until <see cref="Unobserve"/>.</summary>
+    internal void Observe(Caching.EntityCache cache)
+    {
+        lock (_caches)
+        {
+            _caches.Add(cache);
+        }
+    }
+
+    internal void Unobserve(Caching.EntityCache cache)
+    {
+        lock (_caches)
+        {
+            _caches.Remove(cache);
+        }
+    }
+
+    private long ObserveEntries()
+    {
+        lock (_caches)
+        {
+            return _caches.Sum(static c => (long)c.Count);
+        }
+    }
 }

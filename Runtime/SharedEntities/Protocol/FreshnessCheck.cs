@@ -68,6 +68,7 @@ internal static class FreshnessCheck
             switch (verdicts[i].Outcome)
             {
                 case Outcome.Fresh:
+                    coherence.Cache.Checked(state.StoreKey);
                     state.Failure = null;
                     state.MustReload = false;
                     state.FreshIn = scope?.Id ?? FreshScope.NoScope;

@@ -95,6 +95,8 @@ public sealed class WritePublication
     {
         foreach (Entry entry in _entries)
         {
+            // The cache holds only rows read from the database: the committed row is read again when it is needed.
+            _coherence.Cache.Remove(entry.Key);
             if (entry.Entity.SharedState is not { } state)
             {
                 continue;
@@ -159,6 +161,7 @@ public sealed class WritePublication
                     state.MustReload = true;
                 }
 
+                _coherence.Cache.RequireCheck(batch.Operations[i].Key);
                 _coherence.Metrics.StoreAhead.Add(1);
                 Log.StoreAheadOnWrite(_coherence.Logger, _coherence.KeyForLog(batch.Operations[i].Key), found.ToString(), entry.NewVersion ?? 0);
                 throw new StaleEntityException(
