@@ -82,6 +82,10 @@ public sealed class OptionsTests
             LogKeys = true,
         };
         given.TokenTtlByEntity["Sheet"] = TimeSpan.FromMinutes(1);
+        given.EntityCache.Enabled = false;
+        given.EntityCache.SizeLimit = 77;
+        given.EntityCache.IncludedEntities.Add("Sheet");
+        given.EntityCache.ExcludedEntities.Add("Note");
         using var coherence = new Coherence(new Stores.InMemorySharedStore(), given);
 
         // Every public setting is copied (a setting added later and forgotten in the copy fails here).
@@ -92,6 +96,24 @@ public sealed class OptionsTests
             if (expected is IDictionary<string, TimeSpan> map)
             {
                 Assert.Equal(map, (IDictionary<string, TimeSpan>)actual!);
+            }
+            else if (expected is Caching.EntityCacheOptions cache)
+            {
+                var copy = (Caching.EntityCacheOptions)actual!;
+                Assert.NotSame(cache, copy);
+                foreach (System.Reflection.PropertyInfo setting in typeof(Caching.EntityCacheOptions).GetProperties())
+                {
+                    if (setting.GetValue(cache) is ISet<string> names)
+                    {
+                        Assert.Equal(names.Order(), ((ISet<string>)setting.GetValue(copy)!).Order());
+                        Assert.NotEmpty(names);
+                    }
+                    else
+                    {
+                        Assert.Equal(setting.GetValue(cache), setting.GetValue(copy));
+                        Assert.NotEqual(setting.GetValue(new Caching.EntityCacheOptions()), setting.GetValue(copy));
+                    }
+                }
             }
             else
             {
