@@ -1,5 +1,7 @@
+using System.Collections.Concurrent;
 using System.Data.Common;
 using System.Reflection;
+using System.Runtime.CompilerServices;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.ChangeTracking;
 using Microsoft.EntityFrameworkCore.Metadata;
@@ -19,14 +21,27 @@ namespace SharedEntities.EntityFrameworkCore;
 /// the EF Core model. A reloaded entity that the context tracks gets its original values reset, so that
 /// <c>SaveChanges</c> does not write the reloaded values back.
 /// </summary>
+/// <remarks>
+/// An entity kept after its context is disposed (held in a static or a singleton, read in later scopes) is still
+/// checked and reloaded: the loader then reads through a loader of the process's own over connections to the same
+/// database (made from the context's connection with <see cref="DbDialect.CreateCheckConnection"/>), never through the
+/// disposed context, and outside every transaction but an ambient <c>TransactionScope</c>. Its writes go through a
+/// new context, as usual. An entity that owns data (EF Core owned types) cannot be reloaded that way: its reload
+/// throws <see cref="InvalidOperationException"/>.
+/// </remarks>
 public sealed class DbContextEntityLoader : IEntityLoader
 {
     private static readonly MethodInfo MappingFor = typeof(DbEntityMapping).GetMethod(nameof(DbEntityMapping.For))!;
 
+    // Per runtime, per model, dialect and database: the loader that serves the entities of disposed contexts.
+    private static readonly ConditionalWeakTable<Coherence, ConcurrentDictionary<(IModel Model, DbDialect Dialect, string Database), KeptEntities>> Kept = [];
+
     private readonly DbContext _context;
     private readonly Coherence _coherence;
     private readonly DbDialect _dialect;
+    private readonly KeptEntities _kept;
     private DbEntityLoader? _inner;
+    private volatile bool _contextDisposed;
 
     /// <summary>Creates the loader of <paramref name="context"/>.</summary>
     public DbContextEntityLoader(DbContext context, Coherence coherence, DbDialect dialect)
@@ -37,6 +52,13 @@ public sealed class DbContextEntityLoader : IEntityLoader
         _context = context;
         _coherence = coherence;
         _dialect = dialect;
+
+        // Found while the context lives: once it is disposed, neither its model nor its connection can be asked.
+        DbConnection connection = context.Database.GetDbConnection();
+        string? connectionString = context.Database.GetConnectionString();
+        IModel model = context.Model;
+        _kept = Kept.GetValue(coherence, static _ => new())
+            .GetOrAdd((model, dialect, connectionString ?? connection.ConnectionString), _ => KeptEntities.Create(coherence, dialect, model, connection, connectionString));
     }
 
     /// <summary>The context.</summary>
@@ -48,6 +70,12 @@ public sealed class DbContextEntityLoader : IEntityLoader
     /// <inheritdoc/>
     public void Reload(IReadOnlyList<ISharedEntity> entities, bool[] found)
     {
+        if (ContextDisposed)
+        {
+            _kept.ForReload(entities).Reload(entities, found);
+            return;
+        }
+
         Inner().Reload(entities, found);
         ResetOriginalValues(entities, found);
         foreach (EntityEntry owned in OwnedEntries(entities, found))
@@ -59,6 +87,12 @@ public sealed class DbContextEntityLoader : IEntityLoader
     /// <inheritdoc/>
     public async ValueTask ReloadAsync(IReadOnlyList<ISharedEntity> entities, bool[] found, CancellationToken cancellationToken)
     {
+        if (ContextDisposed)
+        {
+            await _kept.ForReload(entities).ReloadAsync(entities, found, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
         await Inner().ReloadAsync(entities, found, cancellationToken).ConfigureAwait(false);
         ResetOriginalValues(entities, found);
         foreach (EntityEntry owned in OwnedEntries(entities, found))
@@ -97,23 +131,25 @@ public sealed class DbContextEntityLoader : IEntityLoader
     }
 
     /// <inheritdoc/>
-    public void ReadVersions(IReadOnlyList<IVersionedSharedEntity> entities, long?[] versions) => Inner().ReadVersions(entities, versions);
+    public void ReadVersions(IReadOnlyList<IVersionedSharedEntity> entities, long?[] versions) => Statements().ReadVersions(entities, versions);
 
     /// <inheritdoc/>
     public ValueTask ReadVersionsAsync(IReadOnlyList<IVersionedSharedEntity> entities, long?[] versions, CancellationToken cancellationToken) =>
-        Inner().ReadVersionsAsync(entities, versions, cancellationToken);
+        Statements().ReadVersionsAsync(entities, versions, cancellationToken);
 
     /// <inheritdoc/>
     /// <remarks>Synchronous on purpose: on SQLite the store's enlistment in the lock's transaction must flow back to the caller.</remarks>
-    public IVersionLock LockVersions(IReadOnlyList<IVersionedSharedEntity> entities) => Inner().LockVersions(entities);
+    public IVersionLock LockVersions(IReadOnlyList<IVersionedSharedEntity> entities) => Statements().LockVersions(entities);
 
     /// <inheritdoc/>
     /// <remarks>Not an <see langword="async"/> method, for the same reason as <see cref="LockVersions"/>.</remarks>
     public ValueTask<IVersionLock> LockVersionsAsync(IReadOnlyList<IVersionedSharedEntity> entities, CancellationToken cancellationToken) =>
-        Inner().LockVersionsAsync(entities, cancellationToken);
+        Statements().LockVersionsAsync(entities, cancellationToken);
 
     /// <inheritdoc/>
-    public bool ReadsInTransaction => _context.Database.CurrentTransaction is not null || System.Transactions.Transaction.Current is not null;
+    /// <remarks>Once the context is disposed: whether an ambient <c>TransactionScope</c> is present.</remarks>
+    public bool ReadsInTransaction =>
+        (!ContextDisposed && _context.Database.CurrentTransaction is not null) || System.Transactions.Transaction.Current is not null;
 
     /// <inheritdoc/>
     /// <remarks>
@@ -121,11 +157,11 @@ public sealed class DbContextEntityLoader : IEntityLoader
     /// updates and deletes throw <see cref="NotSupportedException"/>: EF Core entities are written by <c>SaveChanges</c>.
     /// </remarks>
     public ValueTask<IEntityWriteTransaction> BeginWriteAsync(CancellationToken cancellationToken) =>
-        Wrap(Inner().BeginWriteAsync(cancellationToken));
+        Wrap(Statements().BeginWriteAsync(cancellationToken));
 
     /// <inheritdoc/>
     public ValueTask<IEntityWriteTransaction> BeginRepairAsync(IReadOnlyList<IVersionedSharedEntity> entities, CancellationToken cancellationToken) =>
-        Wrap(Inner().BeginRepairAsync(entities, cancellationToken));
+        Wrap(Statements().BeginRepairAsync(entities, cancellationToken));
 
     // Not an async method: on SQLite the store's enlistment in the new transaction must flow back to the caller.
     private ValueTask<IEntityWriteTransaction> Wrap(ValueTask<IEntityWriteTransaction> begun)
@@ -135,6 +171,33 @@ public sealed class DbContextEntityLoader : IEntityLoader
         async ValueTask<IEntityWriteTransaction> WrapAsync(ValueTask<IEntityWriteTransaction> pending) =>
             new RepairTransaction(this, await pending.ConfigureAwait(false));
     }
+
+    // Whether the context is disposed. EF Core has no public flag for it; its Database facade refuses a disposed
+    // context, once and for all. (A pooled context is reset and rented again instead of disposed: not covered.)
+    private bool ContextDisposed
+    {
+        get
+        {
+            if (_contextDisposed)
+            {
+                return true;
+            }
+
+            try
+            {
+                _ = _context.Database;
+                return false;
+            }
+            catch (ObjectDisposedException)
+            {
+                _contextDisposed = true;
+                return true;
+            }
+        }
+    }
+
+    // What runs the statements: the context's own loader while the context lives, then the process's loader for kept entities.
+    private DbEntityLoader Statements() => ContextDisposed ? _kept.Loader : Inner();
 
     private DbEntityLoader Inner()
     {
@@ -149,6 +212,9 @@ public sealed class DbContextEntityLoader : IEntityLoader
             DbConnection connection = _context.Database.GetDbConnection();
             _inner = new DbEntityLoader(_coherence, connection, _dialect, Mappings(_context.Model))
             {
+                // Its reloads read the shared columns only, not the rows EF Core materializes entities from.
+                OffersToCache = false,
+
                 // The checks run on a connection of their own outside the context's transactions: a query the
                 // application streams (foreach over a DbSet) keeps a data reader open on the context's connection.
                 CheckConnection = _dialect.CreateCheckConnection(connection, _context.Database.GetConnectionString()),
@@ -223,6 +289,11 @@ public sealed class DbContextEntityLoader : IEntityLoader
     // After a version repair the row is at the new version: EF Core must guard the next save with it.
     private void AcceptVersions(IEnumerable<IVersionedSharedEntity> entities)
     {
+        if (ContextDisposed)
+        {
+            return; // a kept entity: no context guards its saves
+        }
+
         ChangeTracker tracker = _context.ChangeTracker;
         bool detect = tracker.AutoDetectChangesEnabled;
         tracker.AutoDetectChangesEnabled = false;
@@ -287,5 +358,65 @@ public sealed class DbContextEntityLoader : IEntityLoader
         private static NotSupportedException SavedByEfCore() => new(
             "Entities loaded through EF Core are written by DbContext.SaveChanges (UseSharedEntities guards it with the version column and " +
             "publishes after the commit): call context.SaveChangesSharedAsync() instead of FreshScope.CommitAsync().");
+    }
+
+    /// <summary>
+    /// The loader of one runtime, model and database that serves the entities of disposed contexts: over connections
+    /// to the same database as the contexts' (<see cref="DbDialect.CreateCheckConnection"/>), thread-safe.
+    /// </summary>
+    private sealed class KeptEntities(DbEntityLoader? loader, HashSet<Type> owners, string why)
+    {
+        /// <summary>The loader.</summary>
+        /// <exception cref="InvalidOperationException">No connection to the context's database can be made.</exception>
+        public DbEntityLoader Loader => loader ?? throw new InvalidOperationException(why);
+
+        public static KeptEntities Create(Coherence coherence, DbDialect dialect, IModel model, DbConnection connection, string? connectionString)
+        {
+            var owners = new HashSet<Type>();
+            foreach (IEntityType entityType in model.GetEntityTypes())
+            {
+                if (entityType.GetNavigations().Any(n => n.ForeignKey.IsOwnership && !n.IsOnDependent))
+                {
+                    owners.Add(entityType.ClrType);
+                }
+            }
+
+            if (dialect.CreateCheckConnection(connection, connectionString) is not { } prototype)
+            {
+                return new KeptEntities(null, owners,
+                    "A shared entity whose DbContext was disposed is checked on a connection of its own to the context's database, and this " +
+                    $"database ({connection.GetType().Name}) cannot be reached by another connection (a private in-memory SQLite database, say). " +
+                    "Load the entity again in a new context in each scope, or keep its context alive.");
+            }
+
+            var dataSource = new ClonedConnections(prototype, dialect, connectionString);
+            return new KeptEntities(new DbEntityLoader(coherence, dataSource, dialect, Mappings(model)) { OffersToCache = false }, owners, "");
+        }
+
+        /// <summary>The loader, for a reload of <paramref name="entities"/>, which must not own data of their own.</summary>
+        public DbEntityLoader ForReload(IReadOnlyList<ISharedEntity> entities)
+        {
+            foreach (ISharedEntity entity in entities)
+            {
+                if (owners.Contains(entity.GetType()))
+                {
+                    throw new InvalidOperationException(
+                        $"{entity.SharedType.Name} {entity.SharedKey} changed in the database after the DbContext that loaded it was disposed, and it " +
+                        "owns data (owned types) that only a context can reload with it. Load it again in a new context in the scope that reads it.");
+                }
+            }
+
+            return Loader;
+        }
+    }
+
+    /// <summary>A data source of new connections like one prototype (its clones, or its provider's connections with its string).</summary>
+    private sealed class ClonedConnections(DbConnection prototype, DbDialect dialect, string? connectionString) : DbDataSource
+    {
+        public override string ConnectionString => connectionString ?? prototype.ConnectionString;
+
+        protected override DbConnection CreateDbConnection() =>
+            dialect.CreateCheckConnection(prototype, connectionString)
+            ?? throw new InvalidOperationException($"{dialect.GetType().Name} made no connection like {prototype.GetType().Name}.");
     }
 }

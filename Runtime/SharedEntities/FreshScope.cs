@@ -17,6 +17,11 @@ namespace SharedEntities;
 /// one (<see cref="Coherence.RunInScopeAsync(Func{FreshScope, CancellationToken, Task}, int, CancellationToken)"/>).
 /// Scopes nest: an inner scope checks again what it touches. Like a <c>DbContext</c>, a scope serves one flow at a
 /// time: a check or commit started while another runs in the same scope throws <see cref="InvalidOperationException"/>.
+/// <para>An entity instance serves one flow at a time too: it is tracked by one scope, and a scope that touches it
+/// while a scope of another flow still holds it — one that is open and is neither the scope itself nor one of its
+/// outer scopes — throws <see cref="InvalidOperationException"/>. Nested scopes, tasks started inside a scope, and
+/// scopes one after the other (a disposed scope lets go of its entities) share instances as before; concurrent flows
+/// (requests) each find their own instance by key.</para>
 /// </remarks>
 public sealed class FreshScope : IDisposable, IAsyncDisposable
 {
@@ -163,7 +168,7 @@ public sealed class FreshScope : IDisposable, IAsyncDisposable
             _disposed = true;
             foreach (SharedEntityState state in _tracked)
             {
-                if (!ReferenceEquals(state.TrackedBy, this))
+                if (!ReferenceEquals(Volatile.Read(ref state.TrackedBy), this))
                 {
                     continue; // an inner scope took it over
                 }
@@ -177,7 +182,10 @@ public sealed class FreshScope : IDisposable, IAsyncDisposable
                 state.Written = false;
                 state.DeleteRequested = false;
                 state.Failure = null;
-                state.TrackedBy = null;
+
+                // Last, and only if no inner scope took it meanwhile: a scope of another flow waits for this lock
+                // before it takes the entity from a disposed scope (TrackLocked).
+                Interlocked.CompareExchange(ref state.TrackedBy, null, this);
             }
 
             _tracked.Clear();
@@ -276,21 +284,65 @@ public sealed class FreshScope : IDisposable, IAsyncDisposable
     private void TrackLocked(SharedEntityState state)
     {
         ThrowIfDisposed();
-        if (ReferenceEquals(state.TrackedBy, this))
+        while (true)
         {
-            return;
+            FreshScope? owner = Volatile.Read(ref state.TrackedBy);
+            if (ReferenceEquals(owner, this))
+            {
+                return;
+            }
+
+            if (owner is not null)
+            {
+                if (Volatile.Read(ref owner._disposed))
+                {
+                    // Its Dispose may still be letting go of its entities, under its lock: wait for it to finish.
+                    lock (owner._sync)
+                    {
+                    }
+                }
+                else if (!IsInChain(_parent, owner) && !IsInChain(Ambient.Value, owner))
+                {
+                    throw HeldByAnotherFlow(state);
+                }
+            }
+
+            // One compare-and-swap: of two flows that find the entity free, one takes it and the other sees it held.
+            if (ReferenceEquals(Interlocked.CompareExchange(ref state.TrackedBy, this, owner), owner))
+            {
+                // An entity follows the innermost scope that touches it; an outer scope it comes back to checks it again.
+                if (owner is not null && state.FreshIn == owner._id)
+                {
+                    state.FreshIn = NoScope;
+                }
+
+                break;
+            }
         }
 
-        // An entity follows the innermost scope that touches it; an outer scope it comes back to checks it again.
-        if (state.TrackedBy is not null && state.FreshIn == state.TrackedBy._id)
-        {
-            state.FreshIn = NoScope;
-        }
-
-        state.TrackedBy = this;
         state.Failure = null;
         _tracked.Add(state);
     }
+
+    // Whether owner is scope or one of its outer scopes: the same flow, which may hand the entity from scope to scope.
+    private static bool IsInChain(FreshScope? scope, FreshScope owner)
+    {
+        for (; scope is not null; scope = scope._parent)
+        {
+            if (ReferenceEquals(scope, owner))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static InvalidOperationException HeldByAnotherFlow(SharedEntityState state) => new(
+        $"{state.Type.Name} {state.Entity.SharedKey} is held by a scope of another flow that is still open: one entity instance serves one " +
+        "flow at a time (its values are reloaded in place, and its writes belong to one scope). Each flow must read its own instance: find " +
+        "it by key in the flow's scope (DbEntityLoader.FindAsync, or a query of the flow's DbContext; the entity cache makes that cheap) " +
+        "instead of sharing one object, held in a static or a singleton, between concurrent requests.");
 
     private async ValueTask CheckPendingAsync(bool async, CancellationToken cancellationToken)
     {

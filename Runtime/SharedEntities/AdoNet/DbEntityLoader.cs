@@ -1,65 +1,139 @@
 using System.Data;
+using System.Collections.Immutable;
 using System.Data.Common;
+using System.Runtime.CompilerServices;
 using System.Text;
+using SharedEntities.Caching;
 using SharedEntities.Loading;
 using SharedEntities.Protocol;
 
 namespace SharedEntities.AdoNet;
 
 /// <summary>
-/// An <see cref="IEntityLoader"/> over a plain <see cref="DbConnection"/> (ADO.NET; Dapper users pass their
-/// connection): batched <c>WHERE key IN (…)</c> reads, version-guarded <c>UPDATE</c>/<c>DELETE</c>, locked version
-/// reads for lease fills, and <see cref="StaleSnapshotException"/> where the database cannot see the newest commit.
-/// See docs/adonet.md.
+/// An <see cref="IEntityLoader"/> over ADO.NET (Dapper users pass their connection): batched <c>WHERE key IN (…)</c>
+/// reads, version-guarded <c>UPDATE</c>/<c>DELETE</c>, locked version reads for lease fills, and
+/// <see cref="StaleSnapshotException"/> where the database cannot see the newest commit. Finds by key are served from
+/// the process-wide entity cache (<see cref="Coherence.Cache"/>) when the store vouches for the cached row. See
+/// docs/adonet.md.
 /// </summary>
 /// <remarks>
-/// <para>Like a <c>DbContext</c>, a loader and its connection serve one flow at a time. The loader opens the
-/// connection if it is closed and never closes it.</para>
-/// <para>When the application runs its own transaction on the connection, it tells the loader through
-/// <see cref="Transaction"/> (or begins it with <see cref="BeginTransaction"/>): reads then run in it, so a reload
-/// sees what that transaction sees — and the runtime refuses an old snapshot with
-/// <see cref="StaleSnapshotException"/>. A scope cannot commit inside an application transaction (the loader must
-/// own the commit to publish after it): <see cref="BeginWriteAsync"/> throws then.</para>
+/// <para>Two kinds of loader:</para>
+/// <list type="bullet">
+/// <item><description><b>Connection-bound</b> (<see cref="DbEntityLoader(Coherence, DbConnection, DbDialect, IEnumerable{DbEntityMapping})"/>):
+/// like a <c>DbContext</c>, the loader and its connection serve one flow at a time. The loader opens the connection if
+/// it is closed and never closes it. When the application runs its own transaction on the connection, it tells the
+/// loader through <see cref="Transaction"/> (or begins it with <see cref="BeginTransaction"/>): reads then run in it,
+/// so a reload sees what that transaction sees — and the runtime refuses an old snapshot with
+/// <see cref="StaleSnapshotException"/>. A scope cannot commit inside an application transaction (the loader must own
+/// the commit to publish after it): <see cref="BeginWriteAsync"/> throws then.</description></item>
+/// <item><description><b>Data-source</b> (<see cref="DbEntityLoader(Coherence, DbDataSource, DbDialect, IEnumerable{DbEntityMapping})"/>):
+/// thread-safe, one loader for the whole process. Every operation (a find, a check's reads and locked reads, a
+/// commit, a repair) takes a pooled connection from <see cref="DataSource"/> for its duration and gives it back. It
+/// has no connection and no application transaction of its own (<see cref="Connection"/>, <see cref="BeginTransaction"/>
+/// and setting <see cref="Transaction"/> throw); an ambient <c>TransactionScope</c> counts as a transaction of the
+/// application.</description></item>
+/// </list>
 /// </remarks>
 public sealed class DbEntityLoader : IEntityLoader
 {
-    private readonly Dictionary<Type, DbEntityMapping> _mappings = [];
+    private readonly Dictionary<Type, DbEntityMapping> _mappings;
+    private readonly DbConnection? _connection;
+
+    // Shared by a loader and the loaders that run its statements (its check connection's, its leases): the count of
+    // statements executed, for tests.
+    private readonly StrongBox<int> _statements;
+
+    // A loader over one connection taken from a data source's pool for one operation: disposed (given back) after it.
+    private readonly bool _leased;
     private DbTransaction? _transaction;
     private DbConnection? _checkConnection;
     private DbEntityLoader? _checks;
-    private int _statements;
 
-    /// <summary>Creates a loader.</summary>
+    /// <summary>Creates a connection-bound loader.</summary>
     /// <param name="coherence">The runtime the entities found are attached to.</param>
     /// <param name="connection">The connection (opened on first use if closed).</param>
     /// <param name="dialect"><see cref="DbDialect.PostgreSql"/>, <c>SqliteDialect.Instance</c> (package <c>SharedEntities.Sqlite</c>), or one of your own.</param>
     /// <param name="mappings">One per entity class.</param>
     public DbEntityLoader(Coherence coherence, DbConnection connection, DbDialect dialect, params IEnumerable<DbEntityMapping> mappings)
+        : this(coherence, dialect, mappings)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        _connection = connection;
+    }
+
+    /// <summary>
+    /// Creates a data-source loader: thread-safe, one for the whole process; each operation takes a connection from
+    /// <paramref name="dataSource"/>'s pool for its duration (e.g. <c>NpgsqlDataSource.Create(connectionString)</c>, or
+    /// <c>SqliteFactory.Instance.CreateDataSource(connectionString)</c>).
+    /// </summary>
+    /// <param name="coherence">The runtime the entities found are attached to.</param>
+    /// <param name="dataSource">Where the connections come from. The loader does not dispose it.</param>
+    /// <param name="dialect"><see cref="DbDialect.PostgreSql"/>, <c>SqliteDialect.Instance</c> (package <c>SharedEntities.Sqlite</c>), or one of your own.</param>
+    /// <param name="mappings">One per entity class.</param>
+    public DbEntityLoader(Coherence coherence, DbDataSource dataSource, DbDialect dialect, params IEnumerable<DbEntityMapping> mappings)
+        : this(coherence, dialect, mappings)
+    {
+        ArgumentNullException.ThrowIfNull(dataSource);
+        DataSource = dataSource;
+    }
+
+    private DbEntityLoader(Coherence coherence, DbDialect dialect, IEnumerable<DbEntityMapping> mappings)
     {
         ArgumentNullException.ThrowIfNull(coherence);
-        ArgumentNullException.ThrowIfNull(connection);
         ArgumentNullException.ThrowIfNull(dialect);
         ArgumentNullException.ThrowIfNull(mappings);
         Coherence = coherence;
-        Connection = connection;
         Dialect = dialect;
+        _statements = new StrongBox<int>();
+        _mappings = [];
         foreach (DbEntityMapping mapping in mappings)
         {
             _mappings.Add(mapping.EntityType, mapping);
         }
     }
 
+    // A loader that runs statements for owner on connection: its check connection's, or a lease of its data source's.
+    private DbEntityLoader(DbEntityLoader owner, DbConnection connection, bool leased)
+    {
+        Coherence = owner.Coherence;
+        Dialect = owner.Dialect;
+        _mappings = owner._mappings;
+        _statements = owner._statements;
+        _connection = connection;
+        _leased = leased;
+    }
+
     /// <summary>The runtime.</summary>
     public Coherence Coherence { get; }
 
-    /// <summary>The connection.</summary>
-    public DbConnection Connection { get; }
+    /// <summary>
+    /// The connection of a connection-bound loader.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">A data-source loader has no connection of its own (see <see cref="DataSource"/>).</exception>
+    public DbConnection Connection => _connection ?? throw new InvalidOperationException(
+        "This DbEntityLoader was built over a DbDataSource: each operation takes a connection from DataSource for its duration, and the loader " +
+        "has no connection of its own. Run the application's statements on a connection of the data source.");
+
+    /// <summary>
+    /// Where a data-source loader takes a connection for each operation; <see langword="null"/> for a connection-bound
+    /// loader (<see cref="Connection"/>).
+    /// </summary>
+    public DbDataSource? DataSource { get; }
 
     /// <summary>The dialect.</summary>
     public DbDialect Dialect { get; }
 
-    /// <summary>The number of statements executed (a batched read counts once), on <see cref="CheckConnection"/> too.</summary>
-    internal int Statements => _statements + (_checks?.Statements ?? 0);
+    /// <summary>
+    /// Whether rows this loader reads outside every application transaction (finds, and the reloads of a check) are
+    /// offered to the process-wide entity cache (<see cref="Coherence.Cache"/>), from which later finds by key of any
+    /// loader with an equal mapping are served. Turn it off for a loader whose reads do not return the whole row that
+    /// its entities are materialized from (EF Core's loader reads only the shared columns). Default:
+    /// <see langword="true"/>.
+    /// </summary>
+    public bool OffersToCache { get; init; } = true;
+
+    /// <summary>The number of statements executed (a batched read counts once), on <see cref="CheckConnection"/> and on the data source's connections too.</summary>
+    internal int Statements => Volatile.Read(ref _statements.Value);
 
     /// <summary>
     /// A second, closed connection to the same database, on which the runtime's checks run while no application
@@ -69,19 +143,30 @@ public sealed class DbEntityLoader : IEntityLoader
     /// "Connection is busy"), or, on SQLite, run in the reader's snapshot. Inside an application transaction the
     /// checks stay on <see cref="Connection"/>, in the transaction's snapshot. Finds, inserts, commits and repairs
     /// always run on <see cref="Connection"/>. The loader neither disposes it nor uses it concurrently. Default:
-    /// <see langword="null"/> (every statement on <see cref="Connection"/>).
+    /// <see langword="null"/> (every statement on <see cref="Connection"/>). A data-source loader needs none: every
+    /// operation has a connection of its own.
     /// </summary>
+    /// <exception cref="InvalidOperationException">Set on a data-source loader.</exception>
     public DbConnection? CheckConnection
     {
         get => _checkConnection;
         set
         {
+            if (value is not null)
+            {
+                ThrowIfDataSource("a check connection");
+            }
+
             _checkConnection = value;
-            _checks = value is null ? null : new DbEntityLoader(Coherence, value, Dialect, _mappings.Values);
+            _checks = value is null ? null : new DbEntityLoader(this, value, leased: false);
         }
     }
 
-    /// <summary>The application's transaction on <see cref="Connection"/>, if any; finished transactions are ignored.</summary>
+    /// <summary>
+    /// The application's transaction on <see cref="Connection"/>, if any; finished transactions are ignored. Always
+    /// <see langword="null"/> on a data-source loader.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">A transaction is set on a data-source loader.</exception>
     public DbTransaction? Transaction
     {
         get
@@ -96,19 +181,44 @@ public sealed class DbEntityLoader : IEntityLoader
             }
         }
 
-        set => _transaction = value;
+        set
+        {
+            if (value is not null)
+            {
+                ThrowIfDataSource("an application transaction");
+            }
+
+            _transaction = value;
+        }
     }
 
     /// <inheritdoc/>
-    public bool ReadsInTransaction => Transaction is not null;
+    /// <remarks>
+    /// A connection-bound loader: whether <see cref="Transaction"/> is set. A data-source loader: whether an ambient
+    /// <c>TransactionScope</c> is present (the connections it opens in one enlist in it, if the provider enlists).
+    /// </remarks>
+    public bool ReadsInTransaction => Transaction is not null || (DataSource is not null && System.Transactions.Transaction.Current is not null);
 
     /// <summary>Begins an application transaction on the connection and uses it for the loader's reads.</summary>
+    /// <exception cref="InvalidOperationException">The loader is a data-source loader.</exception>
     public DbTransaction BeginTransaction(IsolationLevel isolationLevel)
     {
+        ThrowIfDataSource("an application transaction");
         EnsureOpen();
         DbTransaction transaction = Connection.BeginTransaction(isolationLevel);
         Transaction = transaction;
         return transaction;
+    }
+
+    private void ThrowIfDataSource(string what)
+    {
+        if (DataSource is not null)
+        {
+            throw new InvalidOperationException(
+                $"A DbEntityLoader over a DbDataSource cannot take {what}: each of its operations runs on a pooled connection of its own, " +
+                "taken for that operation only. For reads in the application's transaction, use a connection-bound loader " +
+                "(new DbEntityLoader(coherence, connection, dialect, mappings)) on the transaction's connection.");
+        }
     }
 
     /// <summary>The mapping of <paramref name="entityType"/>.</summary>
@@ -122,7 +232,10 @@ public sealed class DbEntityLoader : IEntityLoader
 
     /// <summary>
     /// Loads the row with key <paramref name="key"/> into a new <typeparamref name="T"/> attached to the runtime (and
-    /// tracked by the current scope), or <see langword="null"/> if there is none.
+    /// tracked by the current scope), or <see langword="null"/> if there is none. Outside every application
+    /// transaction the row comes from the entity cache when the store vouches for the cached version (no database
+    /// statement), else from the database, whose row then refills the cache; either way the entity counts as checked
+    /// in the current scope (<see cref="Coherence.AttachFresh"/>). Each call returns a new instance.
     /// </summary>
     public T? Find<T>(object key)
         where T : class, ISharedEntity => SyncComplete(FindCoreAsync<T>([key], async: false, CancellationToken.None)) is [var found] ? found : null;
@@ -131,7 +244,10 @@ public sealed class DbEntityLoader : IEntityLoader
     public async Task<T?> FindAsync<T>(object key, CancellationToken cancellationToken = default)
         where T : class, ISharedEntity => await FindCoreAsync<T>([key], async: true, cancellationToken).ConfigureAwait(false) is [var found] ? found : null;
 
-    /// <summary>Loads the rows with the given keys in one query (per chunk of keys); rows that do not exist are left out.</summary>
+    /// <summary>
+    /// Loads the rows with the given keys: those the entity cache can serve with one store round trip for all of them,
+    /// the others in one query (per chunk of keys); rows that do not exist are left out. See <see cref="Find"/>.
+    /// </summary>
     public Task<IReadOnlyList<T>> FindManyAsync<T>(IEnumerable<object> keys, CancellationToken cancellationToken = default)
         where T : class, ISharedEntity
     {
@@ -167,7 +283,8 @@ public sealed class DbEntityLoader : IEntityLoader
         IEntityWriteTransaction transaction = await BeginWriteAsync(cancellationToken).ConfigureAwait(false);
         await using (transaction.ConfigureAwait(false))
         {
-            await InsertRowAsync(entity, mapping, ((WriteTransaction)transaction).Transaction, cancellationToken).ConfigureAwait(false);
+            var write = (WriteTransaction)transaction;
+            await write.Loader.InsertRowAsync(entity, mapping, write.Transaction, cancellationToken).ConfigureAwait(false);
             publication.AddInsert(entity);
             await publication.RaiseDirtyAsync(cancellationToken).ConfigureAwait(false);
             await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
@@ -199,14 +316,15 @@ public sealed class DbEntityLoader : IEntityLoader
         command.CommandText =
             $"INSERT INTO {Dialect.Quote(mapping.Table)} ({string.Join(", ", columns.Select(Dialect.Quote))}) " +
             $"VALUES ({string.Join(", ", Enumerable.Range(0, columns.Count).Select(Dialect.ParameterName))})";
-        _statements++;
+        CountStatement();
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc/>
+    /// <remarks>Outside every application transaction the rows read are offered to the entity cache (<see cref="OffersToCache"/>).</remarks>
     public void Reload(IReadOnlyList<ISharedEntity> entities, bool[] found)
     {
-        DbEntityLoader on = ChecksOn();
+        DbEntityLoader on = ChecksOn(ownTransaction: false);
         try
         {
             SyncComplete(on.ReloadCoreAsync(entities, found, async: false, CancellationToken.None));
@@ -218,12 +336,13 @@ public sealed class DbEntityLoader : IEntityLoader
         }
 
         EndCheck(on);
+        Offer(entities, found);
     }
 
-    /// <inheritdoc/>
+    /// <inheritdoc cref="Reload"/>
     public async ValueTask ReloadAsync(IReadOnlyList<ISharedEntity> entities, bool[] found, CancellationToken cancellationToken)
     {
-        DbEntityLoader on = ChecksOn();
+        DbEntityLoader on = await ChecksOnAsync(ownTransaction: false, async: true, cancellationToken).ConfigureAwait(false);
         try
         {
             await on.ReloadCoreAsync(entities, found, async: true, cancellationToken).ConfigureAwait(false);
@@ -235,12 +354,13 @@ public sealed class DbEntityLoader : IEntityLoader
         }
 
         await EndCheckAsync(on).ConfigureAwait(false);
+        Offer(entities, found);
     }
 
     /// <inheritdoc/>
     public void ReadVersions(IReadOnlyList<IVersionedSharedEntity> entities, long?[] versions)
     {
-        DbEntityLoader on = ChecksOn();
+        DbEntityLoader on = ChecksOn(ownTransaction: false);
         try
         {
             SyncComplete(on.ReadVersionsCoreAsync(entities, versions, on.Transaction, locking: null, async: false, CancellationToken.None));
@@ -257,7 +377,7 @@ public sealed class DbEntityLoader : IEntityLoader
     /// <inheritdoc/>
     public async ValueTask ReadVersionsAsync(IReadOnlyList<IVersionedSharedEntity> entities, long?[] versions, CancellationToken cancellationToken)
     {
-        DbEntityLoader on = ChecksOn();
+        DbEntityLoader on = await ChecksOnAsync(ownTransaction: false, async: true, cancellationToken).ConfigureAwait(false);
         try
         {
             await on.ReadVersionsCoreAsync(entities, versions, on.Transaction, locking: null, async: true, cancellationToken).ConfigureAwait(false);
@@ -274,7 +394,7 @@ public sealed class DbEntityLoader : IEntityLoader
     /// <inheritdoc/>
     public IVersionLock LockVersions(IReadOnlyList<IVersionedSharedEntity> entities)
     {
-        DbEntityLoader on = ChecksOn();
+        DbEntityLoader on = ChecksOn(ownTransaction: true);
         VersionLock versionLock;
         try
         {
@@ -289,7 +409,7 @@ public sealed class DbEntityLoader : IEntityLoader
         // Here, in a synchronous method, and not inside the async core: an AsyncLocal set inside an async method is
         // discarded when it returns, and the runtime's fills must see the enlistment.
         versionLock.Enlistment = EnlistStore(on.Connection, versionLock.Transaction);
-        versionLock.CloseAfter = on == this ? null : on.Connection;
+        versionLock.ReleaseAfter = on == this ? null : on;
         return versionLock;
     }
 
@@ -309,11 +429,11 @@ public sealed class DbEntityLoader : IEntityLoader
 
     private async ValueTask<IVersionLock> LockVersionsOnAsync(IReadOnlyList<IVersionedSharedEntity> entities, CancellationToken cancellationToken)
     {
-        DbEntityLoader on = ChecksOn();
+        DbEntityLoader on = await ChecksOnAsync(ownTransaction: true, async: true, cancellationToken).ConfigureAwait(false);
         try
         {
             var versionLock = (VersionLock)await on.LockVersionsCoreAsync(entities, async: true, cancellationToken).ConfigureAwait(false);
-            versionLock.CloseAfter = on == this ? null : on.Connection;
+            versionLock.ReleaseAfter = on == this ? null : on;
             return versionLock;
         }
         catch
@@ -323,17 +443,83 @@ public sealed class DbEntityLoader : IEntityLoader
         }
     }
 
-    // Where a check's statements run: on the check connection while no application transaction is open, else here,
-    // in the transaction (whose snapshot the stale-snapshot detection depends on). An ambient System.Transactions
+    // Where a check's statements run. A data-source loader: on a connection of the pool, for this operation only.
+    // A connection-bound loader: on the check connection while no application transaction is open, else here, in the
+    // transaction (whose snapshot the stale-snapshot detection depends on). An ambient System.Transactions
     // transaction counts: a second connection would enlist in it as a transaction of its own.
-    private DbEntityLoader ChecksOn() =>
-        _checks is { } checks && Transaction is null && System.Transactions.Transaction.Current is null ? checks : this;
+    private ValueTask<DbEntityLoader> ChecksOnAsync(bool ownTransaction, bool async, CancellationToken cancellationToken) =>
+        DataSource is not null ? LeaseAsync(ownTransaction, async, cancellationToken)
+        : new(_checks is { } checks && Transaction is null && System.Transactions.Transaction.Current is null ? checks : this);
 
+    private DbEntityLoader ChecksOn(bool ownTransaction) => SyncComplete(ChecksOnAsync(ownTransaction, async: false, CancellationToken.None));
+
+    // Where a find, an insert, a commit or a repair runs: a connection-bound loader's own connection, or a lease.
+    private ValueTask<DbEntityLoader> WritesOnAsync(bool ownTransaction, bool async, CancellationToken cancellationToken) =>
+        DataSource is not null ? LeaseAsync(ownTransaction, async, cancellationToken) : new(this);
+
+    // A loader over a connection of the data source's pool, for one operation (EndCheck gives it back). The loader's
+    // own transactions (a lease fill's lock, a repair) must not enlist in an ambient TransactionScope: they are the
+    // runtime's, short, and end before the application's does. Their connection is opened with it suppressed; a
+    // read's connection enlists, if the provider enlists, so that it sees what the application's transaction sees.
+    private async ValueTask<DbEntityLoader> LeaseAsync(bool ownTransaction, bool async, CancellationToken cancellationToken)
+    {
+        DbConnection connection = DataSource!.CreateConnection();
+        if (ownTransaction && System.Transactions.Transaction.Current is not null)
+        {
+            try
+            {
+                using var suppressed = new System.Transactions.TransactionScope(
+                    System.Transactions.TransactionScopeOption.Suppress, System.Transactions.TransactionScopeAsyncFlowOption.Enabled);
+                if (async)
+                {
+                    await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+                }
+                else
+                {
+                    connection.Open();
+                }
+            }
+            catch
+            {
+                await DisposeAsync(connection, async).ConfigureAwait(false);
+                throw;
+            }
+        }
+
+        return new DbEntityLoader(this, connection, leased: true);
+    }
+
+    // Gives back what a statement ran on: a lease is disposed (its connection goes back to the pool), the check
+    // connection closed; this loader's own connection stays open.
     private void EndCheck(DbEntityLoader on)
     {
         if (on != this)
         {
-            on.Connection.Close();
+            on.Release();
+        }
+    }
+
+    private void Release()
+    {
+        if (_leased)
+        {
+            _connection!.Dispose();
+        }
+        else
+        {
+            _connection!.Close();
+        }
+    }
+
+    private async ValueTask ReleaseAsync()
+    {
+        if (_leased)
+        {
+            await _connection!.DisposeAsync().ConfigureAwait(false);
+        }
+        else
+        {
+            await _connection!.CloseAsync().ConfigureAwait(false);
         }
     }
 
@@ -355,7 +541,7 @@ public sealed class DbEntityLoader : IEntityLoader
     {
         if (on != this)
         {
-            await on.Connection.CloseAsync().ConfigureAwait(false);
+            await on.ReleaseAsync().ConfigureAwait(false);
         }
     }
 
@@ -381,24 +567,30 @@ public sealed class DbEntityLoader : IEntityLoader
                 "new versions after it. Commit or roll back the application transaction first, or commit the scope on another connection.");
         }
 
+        if (DataSource is not null && repaired is null && System.Transactions.Transaction.Current is not null)
+        {
+            throw new InvalidOperationException(
+                "A scope cannot commit through a DbEntityLoader over a DbDataSource inside an ambient TransactionScope: the loader must own the commit " +
+                "to publish the new versions after it, and its connection would enlist in the application's transaction. Complete the " +
+                "TransactionScope first, or begin the scope outside it.");
+        }
+
         if (Dialect is IStoreEnlistingDialect)
         {
             // Synchronously, so that the store enlistment flows back to the runtime, which raises the dirty tokens in it.
             cancellationToken.ThrowIfCancellationRequested();
-            EnsureOpen();
-            DbTransaction transaction;
+            DbEntityLoader on = SyncComplete(WritesOnAsync(ownTransaction: true, async: false, CancellationToken.None));
             try
             {
-                transaction = repaired is null
-                    ? Connection.BeginTransaction(Dialect.OwnTransactionIsolation)
-                    : Dialect.BeginTransaction(Connection, Dialect.OwnTransactionIsolation, WaitTimeout);
+                var write = (WriteTransaction)SyncComplete(on.BeginOnConnectionAsync(repaired, async: false, CancellationToken.None));
+                write.Enlistment = EnlistStore(on.Connection, write.Transaction);
+                return new ValueTask<IEntityWriteTransaction>(write);
             }
-            catch (DbException ex) when (repaired is not null && Dialect.IsWaitTimeout(ex))
+            catch
             {
-                throw WaitTimedOut(repaired, DatabaseWait.VersionAdvance, ex);
+                CloseAfterFailure(on);
+                throw;
             }
-
-            return new ValueTask<IEntityWriteTransaction>(new WriteTransaction(this, transaction, EnlistStore(Connection, transaction)));
         }
 
         return BeginWriteCoreAsync(repaired, cancellationToken);
@@ -406,20 +598,45 @@ public sealed class DbEntityLoader : IEntityLoader
 
     private async ValueTask<IEntityWriteTransaction> BeginWriteCoreAsync(DbEntityMapping? repaired, CancellationToken cancellationToken)
     {
-        await EnsureOpenAsync(cancellationToken).ConfigureAwait(false);
+        DbEntityLoader on = await WritesOnAsync(ownTransaction: true, async: true, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await on.BeginOnConnectionAsync(repaired, async: true, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            CloseAfterFailure(on);
+            throw;
+        }
+    }
+
+    // On the loader whose connection runs the write (this one, or a lease); a lease is given back when the write ends.
+    private async ValueTask<IEntityWriteTransaction> BeginOnConnectionAsync(DbEntityMapping? repaired, bool async, CancellationToken cancellationToken)
+    {
         DbTransaction transaction;
         try
         {
-            transaction = repaired is null
-                ? await Connection.BeginTransactionAsync(Dialect.OwnTransactionIsolation, cancellationToken).ConfigureAwait(false)
-                : await Dialect.BeginTransactionAsync(Connection, Dialect.OwnTransactionIsolation, WaitTimeout, cancellationToken).ConfigureAwait(false);
+            if (async)
+            {
+                await EnsureOpenAsync(cancellationToken).ConfigureAwait(false);
+                transaction = repaired is null
+                    ? await Connection.BeginTransactionAsync(Dialect.OwnTransactionIsolation, cancellationToken).ConfigureAwait(false)
+                    : await Dialect.BeginTransactionAsync(Connection, Dialect.OwnTransactionIsolation, WaitTimeout, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                EnsureOpen();
+                transaction = repaired is null
+                    ? Connection.BeginTransaction(Dialect.OwnTransactionIsolation)
+                    : Dialect.BeginTransaction(Connection, Dialect.OwnTransactionIsolation, WaitTimeout);
+            }
         }
         catch (DbException ex) when (repaired is not null && Dialect.IsWaitTimeout(ex))
         {
             throw WaitTimedOut(repaired, DatabaseWait.VersionAdvance, ex);
         }
 
-        return new WriteTransaction(this, transaction, enlistment: null);
+        return new WriteTransaction(this, transaction);
     }
 
     // A store that lives in the same database runs inside the transaction the loader holds (IStoreEnlistingDialect).
@@ -439,6 +656,8 @@ public sealed class DbEntityLoader : IEntityLoader
     private static T SyncComplete<T>(ValueTask<T> task) =>
         task.IsCompleted ? task.GetAwaiter().GetResult() : throw new InvalidOperationException("A synchronous loader path did not complete synchronously.");
 
+    // A find: the rows the entity cache can serve (one store round trip for all keys), the others in one query per
+    // entity type; every instance is new, and counts as checked in the current scope.
     private async ValueTask<IReadOnlyList<T>> FindCoreAsync<T>(object[] keys, bool async, CancellationToken cancellationToken)
         where T : class, ISharedEntity
     {
@@ -450,18 +669,85 @@ public sealed class DbEntityLoader : IEntityLoader
             entities[i] = mapping.Create(keys[i]);
         }
 
+        CachedEntity?[] served = async
+            ? await Coherence.Cache.ServeAsync(entities, this, mapping.Shape, cancellationToken).ConfigureAwait(false)
+            : Coherence.Cache.Serve(entities, this, mapping.Shape);
         var found = new bool[keys.Length];
-        await ReloadCoreAsync(entities, found, async, cancellationToken).ConfigureAwait(false);
+        var loads = new List<int>(keys.Length);
+        for (int i = 0; i < keys.Length; i++)
+        {
+            if (served[i] is { } row)
+            {
+                CachedRows.Materialize(entities[i], row);
+                found[i] = true;
+            }
+            else
+            {
+                loads.Add(i);
+            }
+        }
+
+        if (loads.Count > 0)
+        {
+            ISharedEntity[] loaded = [.. loads.Select(i => entities[i])];
+            bool[] exists = new bool[loaded.Length];
+            DbEntityLoader on = await WritesOnAsync(ownTransaction: false, async, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await on.ReloadCoreAsync(loaded, exists, async, cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                CloseAfterFailure(on);
+                throw;
+            }
+
+            if (async)
+            {
+                await EndCheckAsync(on).ConfigureAwait(false);
+            }
+            else
+            {
+                EndCheck(on);
+            }
+
+            Offer(loaded, exists);
+            for (int j = 0; j < loads.Count; j++)
+            {
+                found[loads[j]] = exists[j];
+            }
+        }
+
         var result = new List<T>(keys.Length);
         for (int i = 0; i < keys.Length; i++)
         {
             if (found[i])
             {
-                result.Add(Coherence.Attach((T)entities[i], this));
+                result.Add(Coherence.AttachFresh((T)entities[i], this));
             }
         }
 
         return result;
+    }
+
+    // Rows just read outside every application transaction refill the entity cache (EntityCache.Offer): such a read
+    // saw the newest committed row, so its version names its values.
+    private void Offer(IReadOnlyList<ISharedEntity> entities, bool[] found)
+    {
+        if (!OffersToCache || ReadsInTransaction || System.Transactions.Transaction.Current is not null)
+        {
+            return;
+        }
+
+        EntityCache cache = Coherence.Cache;
+        for (int i = 0; i < entities.Count; i++)
+        {
+            ISharedEntity entity = entities[i];
+            if (found[i] && cache.Caches(entity.SharedType) && CachedRows.Of(MappingOf(entity.GetType()), entity) is { } row)
+            {
+                cache.Offer(Coherence.StoreKeyOf(entity), entity.SharedType, row);
+            }
+        }
     }
 
     private async ValueTask ReloadCoreAsync(IReadOnlyList<ISharedEntity> entities, bool[] found, bool async, CancellationToken cancellationToken)
@@ -675,6 +961,8 @@ public sealed class DbEntityLoader : IEntityLoader
 
     private TimeSpan WaitTimeout => Coherence.Options.DatabaseWaitTimeout;
 
+    private void CountStatement() => Interlocked.Increment(ref _statements.Value);
+
     private string AddParameter(DbCommand command, object? value)
     {
         DbParameter parameter = command.CreateParameter();
@@ -707,7 +995,7 @@ public sealed class DbEntityLoader : IEntityLoader
     {
         try
         {
-            _statements++;
+            CountStatement();
             if (async)
             {
                 await EnsureOpenAsync(cancellationToken).ConfigureAwait(false);
@@ -731,7 +1019,7 @@ public sealed class DbEntityLoader : IEntityLoader
     {
         try
         {
-            _statements++;
+            CountStatement();
             if (async)
             {
                 await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
@@ -804,8 +1092,8 @@ public sealed class DbEntityLoader : IEntityLoader
         /// <summary>The store's enlistment in <see cref="Transaction"/>, for dialects whose store lives in the same database.</summary>
         public IDisposable? Enlistment { get; set; }
 
-        /// <summary>The check connection the lock was taken on, closed once the lock is released.</summary>
-        public DbConnection? CloseAfter { get; set; }
+        /// <summary>The loader of the check connection or lease the lock was taken on, given back once the lock is released.</summary>
+        public DbEntityLoader? ReleaseAfter { get; set; }
 
         public void Dispose()
         {
@@ -821,7 +1109,7 @@ public sealed class DbEntityLoader : IEntityLoader
             }
             finally
             {
-                CloseAfter?.Close();
+                ReleaseAfter?.Release();
             }
         }
 
@@ -842,17 +1130,23 @@ public sealed class DbEntityLoader : IEntityLoader
             }
             finally
             {
-                if (CloseAfter is not null)
+                if (ReleaseAfter is not null)
                 {
-                    await CloseAfter.CloseAsync().ConfigureAwait(false);
+                    await ReleaseAfter.ReleaseAsync().ConfigureAwait(false);
                 }
             }
         }
     }
 
-    private sealed class WriteTransaction(DbEntityLoader loader, DbTransaction transaction, IDisposable? enlistment) : IEntityWriteTransaction
+    // loader: the one whose connection runs the transaction (a data-source loader's lease, given back at the end).
+    private sealed class WriteTransaction(DbEntityLoader loader, DbTransaction transaction) : IEntityWriteTransaction
     {
+        public DbEntityLoader Loader => loader;
+
         public DbTransaction Transaction => transaction;
+
+        /// <summary>The store's enlistment in <see cref="Transaction"/>, for dialects whose store lives in the same database.</summary>
+        public IDisposable? Enlistment { get; set; }
 
         public async ValueTask<bool> UpdateAsync(ISharedEntity entity, long? expectedVersion, long? newVersion, CancellationToken cancellationToken)
         {
@@ -907,15 +1201,28 @@ public sealed class DbEntityLoader : IEntityLoader
 
         public async ValueTask CommitAsync(CancellationToken cancellationToken)
         {
-            loader._statements++;
+            loader.CountStatement();
             await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-            enlistment?.Dispose();
+            Enlistment?.Dispose();
         }
 
+        // Not an async method: the enlistment's end must flow back to the caller.
         public ValueTask DisposeAsync()
         {
-            enlistment?.Dispose();
-            return transaction.DisposeAsync();
+            Enlistment?.Dispose();
+            return loader._leased ? DisposeAndReleaseAsync() : transaction.DisposeAsync();
+        }
+
+        private async ValueTask DisposeAndReleaseAsync()
+        {
+            try
+            {
+                await transaction.DisposeAsync().ConfigureAwait(false);
+            }
+            finally
+            {
+                await loader.ReleaseAsync().ConfigureAwait(false);
+            }
         }
 
         private string Guard(DbCommand command, DbEntityMapping mapping, ISharedEntity entity, long? expectedVersion)
@@ -934,7 +1241,7 @@ public sealed class DbEntityLoader : IEntityLoader
         {
             try
             {
-                loader._statements++;
+                loader.CountStatement();
                 return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
             }
             catch (DbException ex) when (loader.Dialect.IsStaleSnapshot(ex))

@@ -22,6 +22,7 @@ public sealed class DbEntityMapping
         KeyColumn = keyColumn;
         VersionColumn = versionColumn;
         Columns = columns;
+        Shape = DbRowShape.Of(sharedType.ClrType, table, keyColumn, versionColumn, columns);
     }
 
     /// <summary>The entity's generated descriptor.</summary>
@@ -44,6 +45,12 @@ public sealed class DbEntityMapping
 
     /// <summary>Whether the version property is narrower than <see cref="long"/> (an <see cref="int"/> column).</summary>
     internal bool NarrowVersion { get; private init; }
+
+    /// <summary>
+    /// The <see cref="Caching.CachedEntity.Shape"/> of this mapping's rows in the entity cache: one object per entity
+    /// class, table and columns for the whole process, whichever mapping instance asks.
+    /// </summary>
+    internal object Shape { get; }
 
     /// <summary>The type of the key property.</summary>
     public Type KeyType => _keyProperty.PropertyType;

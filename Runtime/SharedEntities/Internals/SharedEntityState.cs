@@ -38,10 +38,13 @@ public sealed class SharedEntityState
 
     internal bool IsVersioned => Entity is IVersionedSharedEntity;
 
-    // Below: guarded by the tracking scope's lock.
+    /// <summary>
+    /// The scope that tracks the entity (checks it, commits its writes). It changes hands by compare-and-swap
+    /// (<see cref="FreshScope"/>), so that two flows can never both take one instance.
+    /// </summary>
+    internal FreshScope? TrackedBy;
 
-    /// <summary>The scope that tracks the entity (checks it, commits its writes).</summary>
-    internal FreshScope? TrackedBy { get; set; }
+    // Below: guarded by the tracking scope's lock.
 
     /// <summary>Why the last check refused the entity (deleted, conflicting); thrown when it is touched again.</summary>
     internal Exception? Failure { get; set; }
