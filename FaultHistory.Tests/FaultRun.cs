@@ -6,10 +6,10 @@ namespace SharedEntities.FaultHistory.Tests;
 
 /// <summary>
 /// The size of a run. The CI size is the default; <c>SHAREDENTITIES_FAULT_SECONDS</c>,
-/// <c>SHAREDENTITIES_FAULT_WORKERS</c>, <c>SHAREDENTITIES_FAULT_KEYS</c> and <c>SHAREDENTITIES_FAULT_SEED</c> select a
-/// longer or different one (docs/fault-history.md).
+/// <c>SHAREDENTITIES_FAULT_WORKERS</c>, <c>SHAREDENTITIES_FAULT_FLOWS</c>, <c>SHAREDENTITIES_FAULT_KEYS</c> and
+/// <c>SHAREDENTITIES_FAULT_SEED</c> select a longer or different one (docs/fault-history.md).
 /// </summary>
-internal sealed record RunPlan(string Path, int Workers, double Seconds, int Keys, int Seed)
+internal sealed record RunPlan(string Path, int Workers, double Seconds, int Keys, int Seed, int Flows = 4)
 {
     /// <summary>Self-kills in a run: one per dangerous point at least, more in long runs.</summary>
     public int Kills => Math.Max(3, (int)(Seconds / 8));
@@ -30,7 +30,8 @@ internal sealed record RunPlan(string Path, int Workers, double Seconds, int Key
         Workers: Setting("SHAREDENTITIES_FAULT_WORKERS", 4),
         Seconds: Setting("SHAREDENTITIES_FAULT_SECONDS", 25),
         Keys: Setting("SHAREDENTITIES_FAULT_KEYS", 3),
-        Seed: Setting("SHAREDENTITIES_FAULT_SEED", Random.Shared.Next(1, 1_000_000)));
+        Seed: Setting("SHAREDENTITIES_FAULT_SEED", Random.Shared.Next(1, 1_000_000)),
+        Flows: Math.Clamp(Setting("SHAREDENTITIES_FAULT_FLOWS", 4), 1, 16));
 
     private static int Setting(string name, int fallback) =>
         Environment.GetEnvironmentVariable(name) is { Length: > 0 } text ? int.Parse(text, CultureInfo.InvariantCulture) : fallback;
@@ -41,7 +42,7 @@ internal sealed record RunResult(
     RunPlan Plan, string Setup, HistoryReport Report, IReadOnlyList<string> Problems, IReadOnlyList<string> Notes, int Processes, TimeSpan Elapsed, string Folder)
 {
     public string Summary => string.Create(CultureInfo.InvariantCulture,
-        $"{Setup} / {Plan.Path}: {Plan.Workers} workers, {Processes} processes, {Elapsed.TotalSeconds:F1} s, {Plan.Keys} counters, seed {Plan.Seed}, logs in {Folder}\n") +
+        $"{Setup} / {Plan.Path}: {Plan.Workers} workers × {Plan.Flows} flows, {Processes} processes, {Elapsed.TotalSeconds:F1} s, {Plan.Keys} counters, seed {Plan.Seed}, logs in {Folder}\n") +
         Report + Lines("problems", Problems) + Lines("notes", Notes);
 
     private static string Lines(string title, IReadOnlyList<string> lines) => lines.Count == 0 ? "" : $"{title}:\n{string.Join('\n', lines)}\n";
@@ -126,7 +127,7 @@ internal static class FaultRun
             HistoryReport report = HistoryChecker.Check(histories, initial, final);
             var result = new RunResult(plan, setup.Name, report, problems, notes, all.Count, clock.Elapsed - runStart, folder);
             await File.WriteAllTextAsync(Path.Combine(folder, "report.txt"),
-                result.Summary + string.Join('\n', report.StaleReads.Listed.Concat(report.LostUpdates.Listed).Concat(report.InvalidReads.Listed).Concat(report.GhostWrites.Listed)));
+                result.Summary + string.Join('\n', report.Violations));
             return result;
         }
         finally
@@ -181,6 +182,7 @@ internal static class FaultRun
                 MaxOperations = 1_000_000,
                 Keys = plan.Keys,
                 Seed = random.Next(),
+                Flows = plan.Flows,
                 EvictsPerPoint = Math.Max(4, (int)(left / 6)),
                 StallPoint = stall,
                 Stalls = 1 + (int)(left / 60),

@@ -66,7 +66,14 @@ internal sealed class HistoryReport
     /// <summary>Writes the application was told were refused ("nothing was written") that a later save committed.</summary>
     public required Findings GhostWrites { get; init; }
 
-    public bool Clean => LostUpdates.Count == 0 && StaleReads.Count == 0 && InvalidReads.Count == 0 && GhostWrites.Count == 0;
+    /// <summary>Commits that their flow's own last read does not explain: the history attributes a write to the wrong flow.</summary>
+    public required Findings Misattributed { get; init; }
+
+    public bool Clean => LostUpdates.Count == 0 && StaleReads.Count == 0 && InvalidReads.Count == 0 && GhostWrites.Count == 0 && Misattributed.Count == 0;
+
+    /// <summary>Every violation listed, kind by kind.</summary>
+    public IEnumerable<string> Violations =>
+        LostUpdates.Listed.Concat(StaleReads.Listed).Concat(InvalidReads.Listed).Concat(GhostWrites.Listed).Concat(Misattributed.Listed);
 
     public override string ToString()
     {
@@ -75,8 +82,8 @@ internal sealed class HistoryReport
             $"checks {Checks}, reads accepted {Reads}, commits {Commits} (+{Maybes} indeterminate), conflicts {Conflicts}, refused {Refused}, errors {Errors}\n");
         text.Append("faults: ").AppendJoin(", ", Faults.OrderBy(f => f.Key, StringComparer.Ordinal).Select(f => $"{f.Key} {f.Value}")).Append('\n');
         text.Append(CultureInfo.InvariantCulture,
-            $"lost updates: {LostUpdates.Count}, stale reads: {StaleReads.Count}, invalid reads: {InvalidReads.Count}, ghost writes: {GhostWrites.Count}\n");
-        foreach (string violation in LostUpdates.Listed.Concat(StaleReads.Listed).Concat(InvalidReads.Listed).Concat(GhostWrites.Listed).Take(12))
+            $"lost updates: {LostUpdates.Count}, stale reads: {StaleReads.Count}, invalid reads: {InvalidReads.Count}, ghost writes: {GhostWrites.Count}, misattributed: {Misattributed.Count}\n");
+        foreach (string violation in Violations.Take(12))
         {
             text.Append(violation).Append('\n');
         }
@@ -100,6 +107,10 @@ internal sealed class HistoryReport
 /// <item>No write refused in an earlier scope (the application caught <c>StaleEntityException</c>: nothing was
 /// written) is committed later by another save: the workers log such writes as commits "bystander-of" the counter
 /// they were saving.</item>
+/// <item>Each commit is its own flow's: a process runs several flows concurrently and tags every line with its flow, so
+/// the flow's last read before a commit must be of the same counter, at a lower version, with the value the commit
+/// added one to (bystander commits excepted). A worker that logged a write under another flow, or values it did not
+/// read, would make the other checks reason about the wrong reads.</item>
 /// </list>
 /// </summary>
 internal static class HistoryChecker
@@ -109,6 +120,8 @@ internal static class HistoryChecker
     {
         frequency = frequency > 0 ? frequency : Stopwatch.Frequency;
         var all = histories.SelectMany(h => h.Events.Select((e, i) => new Located(e, h.Name, i + 1))).ToList();
+        var misattributed = new Findings();
+        CheckFlows(all, misattributed);
         long origin = all.Count == 0 ? 0 : all.Min(e => e.Event.At);
         string Seconds(long at) => ((at - origin) / (double)frequency).ToString("F6", CultureInfo.InvariantCulture) + " s";
 
@@ -193,7 +206,37 @@ internal static class HistoryChecker
             StaleReads = stale,
             InvalidReads = invalid,
             GhostWrites = ghosts,
+            Misattributed = misattributed,
         };
+    }
+
+    // Per flow, in the order it logged: a commit of its own (not a bystander's) follows its read of that counter.
+    private static void CheckFlows(List<Located> all, Findings misattributed)
+    {
+        foreach (IGrouping<(string Name, int Flow), Located> flow in all.GroupBy(e => (e.Name, e.Event.Flow)))
+        {
+            Located? lastRead = null;
+            foreach (Located entry in flow.OrderBy(e => e.Line))
+            {
+                if (entry.Event.Kind == EventKind.Read)
+                {
+                    lastRead = entry;
+                    continue;
+                }
+
+                if (entry.Event.Kind != EventKind.Commit || entry.Event.Detail.StartsWith("bystander-of-", StringComparison.Ordinal))
+                {
+                    continue;
+                }
+
+                HistoryEvent commit = entry.Event;
+                if (lastRead is not { Event: var read } || read.Key != commit.Key || read.Value != commit.Value - 1 || read.Version >= commit.Version)
+                {
+                    string after = lastRead is { } r ? $"its last read ({r.Where}) was of counter {r.Event.Key} at version {r.Event.Version}, value {r.Event.Value}" : "it read nothing before";
+                    misattributed.Add($"MISATTRIBUTED WRITE counter {commit.Key}: {entry.Where} committed version {commit.Version} (value {commit.Value}), but {after}");
+                }
+            }
+        }
     }
 
     private static void CheckChain(CounterRow start, CounterRow end, List<Located> commits, List<Located> maybes, Findings lost)
@@ -252,6 +295,7 @@ internal static class HistoryChecker
     /// <summary>An event with where it was logged.</summary>
     private readonly record struct Located(HistoryEvent Event, string Name, int Line)
     {
-        public string Where => $"{Name} (line {Line})";
+        /// <summary><c>worker1.0/2 (line 130)</c>: flow 2 of process worker1.0; flow 0 is not written.</summary>
+        public string Where => Event.Flow == 0 ? $"{Name} (line {Line})" : $"{Name}/{Event.Flow} (line {Line})";
     }
 }

@@ -52,7 +52,8 @@ public sealed class HistoryCheckerTests
     public void Versions_may_jump_without_a_commit_but_values_may_not()
     {
         // A repair moved counter 1 from version 2 to 9 (the store was ahead): the next commit is at 10, one more.
-        HistoryReport repaired = Check([Commit(20, 1, 2, 1), Read(25, 1, 9, 1)], [Commit(30, 1, 10, 2)], final: [new(1, 11, 2), new(2, 1, 0)]);
+        HistoryReport repaired = Check(
+            [Read(10, 1, 1, 0), Commit(20, 1, 2, 1), Read(25, 1, 9, 1)], [Read(26, 1, 9, 1), Commit(30, 1, 10, 2)], final: [new(1, 11, 2), new(2, 1, 0)]);
         Assert.True(repaired.Clean, repaired.ToString());
 
         HistoryReport skipped = Check([Commit(20, 1, 2, 1)], [Commit(30, 1, 10, 3)], final: [new(1, 10, 3), new(2, 1, 0)]);
@@ -72,7 +73,7 @@ public sealed class HistoryCheckerTests
         Assert.Contains(unlogged.LostUpdates.Listed, v => v.Contains("no process logged the increment(s) to 2, 3", StringComparison.Ordinal));
 
         // A commit whose connection broke may have happened: it accounts for its increment.
-        HistoryReport indeterminate = Check([Commit(20, 1, 2, 1), Maybe(30, 1, 3, 2)], [], final: [new(1, 3, 2), new(2, 1, 0)]);
+        HistoryReport indeterminate = Check([Read(10, 1, 1, 0), Commit(20, 1, 2, 1), Read(25, 1, 2, 1), Maybe(30, 1, 3, 2)], [], final: [new(1, 3, 2), new(2, 1, 0)]);
         Assert.True(indeterminate.Clean, indeterminate.ToString());
         Assert.Equal(1, indeterminate.Maybes);
     }
@@ -97,7 +98,7 @@ public sealed class HistoryCheckerTests
     public void Only_commits_finished_before_the_check_began_and_of_the_same_counter_count()
     {
         HistoryReport report = Check(
-            [Commit(100, 1, 2, 1), Commit(100, 2, 2, 1)],
+            [Read(50, 1, 1, 0), Read(50, 2, 1, 0, flow: 1), Commit(100, 1, 2, 1), Commit(100, 2, 2, 1, flow: 1)],
             [Read(90, 1, 1, 0), Read(100, 1, 1, 0), Read(150, 2, 2, 1), Read(150, 1, 2, 1)],
             final: [new(1, 2, 1), new(2, 2, 1)]);
 
@@ -130,6 +131,53 @@ public sealed class HistoryCheckerTests
     }
 
     [Fact]
+    public void Concurrent_flows_of_one_process_are_told_apart()
+    {
+        // Two flows of p0 interleave their lines; flow 2 reads version 1 after flow 1's commit of version 2 returned.
+        HistoryReport report = Check(
+            [
+                Read(10, 1, 1, 0, flow: 1), Read(11, 1, 1, 0, flow: 2), Commit(20, 1, 2, 1, flow: 1), Conflict(21, 1, flow: 2),
+                Read(30, 1, 1, 0, flow: 2), Read(31, 2, 1, 0, flow: 1),
+            ],
+            [Read(25, 1, 2, 1)],
+            final: [new(1, 2, 1), new(2, 1, 0)]);
+
+        Assert.Equal(0, report.Misattributed.Count);
+        Assert.Equal(0, report.LostUpdates.Count);
+        Assert.Equal(1, report.StaleReads.Count);
+        Assert.Contains("p0/2 (line 5) accepted version 1 (value 0)", report.StaleReads.Listed[0], StringComparison.Ordinal);
+        Assert.Contains("after p0/1 (line 3) had committed version 2", report.StaleReads.Listed[0], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_commit_its_own_flow_did_not_read_for_is_misattributed()
+    {
+        // Flow 1 read counter 1 and flow 2 counter 2; the commit of counter 1 is logged under flow 2.
+        HistoryReport swapped = Check(
+            [Read(10, 1, 1, 0, flow: 1), Read(11, 2, 1, 0, flow: 2), Commit(20, 1, 2, 1, flow: 2)],
+            [],
+            final: [new(1, 2, 1), new(2, 1, 0)]);
+        Assert.Equal(0, swapped.LostUpdates.Count); // the chain alone cannot tell
+        Assert.Equal(1, swapped.Misattributed.Count);
+        Assert.Contains("MISATTRIBUTED WRITE counter 1: p0/2 (line 3) committed version 2 (value 1), but its last read (p0/2 (line 2)) was of counter 2",
+            swapped.Misattributed.Listed[0], StringComparison.Ordinal);
+        Assert.False(swapped.Clean);
+
+        // A commit of a value its flow's read does not lead to, and a commit with no read at all.
+        HistoryReport unread = Check([Read(10, 1, 1, 0, flow: 1), Commit(20, 1, 2, 5, flow: 1)], [Commit(30, 2, 2, 1)], final: [new(1, 2, 5), new(2, 2, 1)]);
+        Assert.Equal(2, unread.Misattributed.Count);
+        Assert.Contains(unread.Misattributed.Listed, v => v.Contains("p1 (line 1) committed version 2 (value 1), but it read nothing before", StringComparison.Ordinal));
+
+        // Bystander commits are the save's, not a read's.
+        HistoryReport bystander = Check(
+            [Read(10, 2, 1, 0), Conflict(15, 2), Read(16, 1, 1, 0), Commit(20, 1, 2, 1), new HistoryEvent(EventKind.Commit, 20, 2, 2, 1, "bystander-of-1")],
+            [],
+            final: [new(1, 2, 1), new(2, 2, 1)]);
+        Assert.Equal(0, bystander.Misattributed.Count);
+        Assert.Equal(1, bystander.GhostWrites.Count);
+    }
+
+    [Fact]
     public void Faults_are_counted_by_kind_when_they_took_effect()
     {
         HistoryReport report = Check(
@@ -144,11 +192,12 @@ public sealed class HistoryCheckerTests
     [Fact]
     public void History_lines_round_trip_and_a_truncated_last_line_is_dropped()
     {
-        var entry = new HistoryEvent(EventKind.Commit, 123456789, 2, 7, 6);
-        Assert.Equal("commit 123456789 2 7 6 -", entry.ToString());
+        var entry = new HistoryEvent(EventKind.Commit, 123456789, 2, 7, 6, Flow: 3);
+        Assert.Equal("commit 123456789 3 2 7 6 -", entry.ToString());
         Assert.Equal(entry, HistoryEvent.Parse(entry.ToString()));
         Assert.Equal("a_b", HistoryEvent.Parse(new HistoryEvent(EventKind.Error, 1, Detail: "a b").ToString())?.Detail);
-        Assert.Null(HistoryEvent.Parse("commit 123456789 2 7"));
+        Assert.Null(HistoryEvent.Parse("commit 123456789 3 2 7"));
+        Assert.Null(HistoryEvent.Parse("commit 123456789 2 7 6 -")); // a line without its flow
     }
 
     [Fact]
@@ -163,13 +212,13 @@ public sealed class HistoryCheckerTests
     private static HistoryReport Check(HistoryEvent[] p0, HistoryEvent[] p1, CounterRow[] final) =>
         HistoryChecker.Check([new ProcessHistory("p0", p0), new ProcessHistory("p1", p1)], Initial, final, Frequency);
 
-    private static HistoryEvent Read(long at, int key, long version, long value) => new(EventKind.Read, at, key, version, value);
+    private static HistoryEvent Read(long at, int key, long version, long value, int flow = 0) => new(EventKind.Read, at, key, version, value, Flow: flow);
 
-    private static HistoryEvent Commit(long at, int key, long version, long value) => new(EventKind.Commit, at, key, version, value);
+    private static HistoryEvent Commit(long at, int key, long version, long value, int flow = 0) => new(EventKind.Commit, at, key, version, value, Flow: flow);
 
     private static HistoryEvent Maybe(long at, int key, long version, long value) => new(EventKind.Maybe, at, key, version, value);
 
-    private static HistoryEvent Conflict(long at, int key) => new(EventKind.Conflict, at, key);
+    private static HistoryEvent Conflict(long at, int key, int flow = 0) => new(EventKind.Conflict, at, key, Flow: flow);
 
     private static HistoryEvent Fault(long at, int key, string detail) => new(EventKind.Fault, at, key, Detail: detail);
 }

@@ -1,10 +1,15 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Globalization;
 using SharedEntities.Stores;
 
 namespace SharedEntities.FaultHistory;
 
 /// <summary>A write a worker is committing: a killed process logs it when it dies after the commit.</summary>
 internal sealed record PendingCommit(int Key, long Version, long Value);
+
+/// <summary>The save a flow is making: its counter's write first, then the bystanders' (EF Core writes them along).</summary>
+internal sealed record FlowSave(int Flow, IReadOnlyList<PendingCommit> Writes);
 
 /// <summary>Deletes one key from the run's store, behind the runtime's back.</summary>
 internal interface IKeyEvictor
@@ -32,7 +37,8 @@ internal enum Presence
 /// with <see cref="StoreOperationKind.Raise"/> operations is the dirty raise, one with
 /// <see cref="StoreOperationKind.Publish"/> operations is the publish (the database commit has happened). At each
 /// point it may evict the batch's keys, stall past <c>DirtyTokenTtl</c>, or kill its own process, within the budgets
-/// of <see cref="WorkerSettings"/>; every fault is logged before it acts.
+/// of <see cref="WorkerSettings"/>; every fault is logged before it acts. The process's flows save concurrently: each
+/// save is the calling flow's (an async-local value), and a kill logs every flow's save in flight.
 /// </summary>
 internal sealed class FaultingStore(ISharedStore inner, WorkerSettings settings, IKeyEvictor evictor, HistoryWriter log, Func<string, int> keyId)
     : ISharedStore
@@ -45,8 +51,24 @@ internal sealed class FaultingStore(ISharedStore inner, WorkerSettings settings,
     private readonly Lock _lock = new();
     private int _stalls;
 
-    /// <summary>Set by the worker before each save (its counter's write first, then the bystanders'), cleared after.</summary>
-    public IReadOnlyList<PendingCommit>? Pending { get; set; }
+    // The save of the flow calling the store (the raise and the publish run in the flow's own async context), and every
+    // flow's save in flight.
+    private readonly AsyncLocal<FlowSave?> _current = new();
+    private readonly ConcurrentDictionary<int, FlowSave> _saving = new();
+
+    /// <summary>Called by a flow before it saves (synchronously, so that the async-local value stays with the flow).</summary>
+    public void BeginSave(FlowSave save)
+    {
+        _current.Value = save;
+        _saving[save.Flow] = save;
+    }
+
+    /// <summary>Called by the flow once it has logged what became of its save.</summary>
+    public void EndSave(int flow)
+    {
+        _saving.TryRemove(flow, out _);
+        _current.Value = null;
+    }
 
     public void Execute(StoreBatch batch)
     {
@@ -100,32 +122,24 @@ internal sealed class FaultingStore(ISharedStore inner, WorkerSettings settings,
         }
 
         string kind = FaultKinds.Of(action.Value, point);
+        FlowSave? save = _current.Value;
+        int flow = save?.Flow ?? 0;
         switch (action.Value)
         {
             case FaultAction.Kill:
-                if (point == FaultPoint.BeforePublish && Pending is [var first, ..] pending)
-                {
-                    // The commit has happened: log it as the worker would have, with the time after it.
-                    long at = Stopwatch.GetTimestamp();
-                    foreach (PendingCommit write in pending)
-                    {
-                        bool ours = keys.Select(keyId).Contains(write.Key);
-                        log.Write(new HistoryEvent(ours ? EventKind.Commit : EventKind.Error, at, write.Key, write.Version, write.Value,
-                            !ours ? "the publish is not of the pending commit" : write == first ? "-" : "bystander-of-" + first.Key.ToString(System.Globalization.CultureInfo.InvariantCulture)));
-                    }
-                }
-
-                log.Write(new HistoryEvent(EventKind.Fault, Stopwatch.GetTimestamp(), key, Detail: kind));
-                Process.GetCurrentProcess().Kill(); // SIGKILL: no finally blocks, no disposal, no publish
+                // The kill is the history's last line (the test tells a process that killed itself by it).
+                log.WriteLast(
+                    [.. SavesInFlight(save, point, keys), new HistoryEvent(EventKind.Fault, Stopwatch.GetTimestamp(), key, Detail: kind, Flow: flow)],
+                    () => Process.GetCurrentProcess().Kill()); // SIGKILL: no finally blocks, no disposal, no publish
                 return TimeSpan.Zero;
 
             case FaultAction.Stall:
-                log.Write(new HistoryEvent(EventKind.Fault, Stopwatch.GetTimestamp(), key, Detail: kind));
+                log.Write(new HistoryEvent(EventKind.Fault, Stopwatch.GetTimestamp(), key, Detail: kind, Flow: flow));
                 return TimeSpan.FromMilliseconds(settings.DirtyTokenTtlMs + 600);
 
             default:
                 string outcome = string.Join('+', keys.Select(evictor.Evict).Distinct());
-                log.Write(new HistoryEvent(EventKind.Fault, Stopwatch.GetTimestamp(), key, Detail: $"{kind}:{(outcome.Length == 0 ? "failed" : outcome)}"));
+                log.Write(new HistoryEvent(EventKind.Fault, Stopwatch.GetTimestamp(), key, Detail: $"{kind}:{(outcome.Length == 0 ? "failed" : outcome)}", Flow: flow));
                 if (outcome == "ok" && point == FaultPoint.AfterRaise)
                 {
                     HoldUntilRefilled(keys);
@@ -133,6 +147,32 @@ internal sealed class FaultingStore(ISharedStore inner, WorkerSettings settings,
 
                 return TimeSpan.Zero;
         }
+    }
+
+    // Before a kill, as the flows would have logged them: the killing flow's save, once past its commit (before the
+    // publish), as commits with the time after it; every other flow's save in flight as indeterminate (it dies anywhere
+    // in its save, perhaps after its commit).
+    private List<HistoryEvent> SavesInFlight(FlowSave? save, FaultPoint point, string[] keys)
+    {
+        long at = Stopwatch.GetTimestamp();
+        var lines = new List<HistoryEvent>();
+        if (point == FaultPoint.BeforePublish && save is { Writes: [var first, ..] })
+        {
+            foreach (PendingCommit write in save.Writes)
+            {
+                bool ours = keys.Select(keyId).Contains(write.Key);
+                lines.Add(new HistoryEvent(ours ? EventKind.Commit : EventKind.Error, at, write.Key, write.Version, write.Value,
+                    !ours ? "the publish is not of the pending commit" : write == first ? "-" : "bystander-of-" + first.Key.ToString(CultureInfo.InvariantCulture),
+                    save.Flow));
+            }
+        }
+
+        foreach (FlowSave other in _saving.Values.Where(s => !ReferenceEquals(s, save)))
+        {
+            lines.AddRange(other.Writes.Select(write => new HistoryEvent(EventKind.Maybe, at, write.Key, write.Version, write.Value, "killed-with-the-process", other.Flow)));
+        }
+
+        return lines;
     }
 
     // Right after the dirty raise, the writer pauses after the eviction until another process has acted on the miss:

@@ -40,30 +40,32 @@ internal enum EventKind
 }
 
 /// <summary>
-/// One line of a history: <c>kind time key version value detail</c>, space-separated, the time a raw
-/// <see cref="Stopwatch.GetTimestamp"/> (CLOCK_MONOTONIC on Linux: one clock for every process of the machine).
+/// One line of a history: <c>kind time flow key version value detail</c>, space-separated, the time a raw
+/// <see cref="Stopwatch.GetTimestamp"/> (CLOCK_MONOTONIC on Linux: one clock for every process of the machine), the
+/// flow the concurrent loop of the process that logged it (0 for the process's own events and the test's faults).
 /// Fields that do not apply are 0; the detail is one word or <c>-</c> (spaces in it become underscores).
 /// </summary>
-internal readonly record struct HistoryEvent(EventKind Kind, long At, int Key = 0, long Version = 0, long Value = 0, string Detail = "-")
+internal readonly record struct HistoryEvent(EventKind Kind, long At, int Key = 0, long Version = 0, long Value = 0, string Detail = "-", int Flow = 0)
 {
     public override string ToString() => string.Create(
         CultureInfo.InvariantCulture,
-        $"{Kind.ToString().ToLowerInvariant()} {At} {Key} {Version} {Value} {Word(Detail)}");
+        $"{Kind.ToString().ToLowerInvariant()} {At} {Flow} {Key} {Version} {Value} {Word(Detail)}");
 
     /// <summary>Parses a line written by <see cref="ToString"/>; <see langword="null"/> for a truncated last line (a killed writer).</summary>
     public static HistoryEvent? Parse(string line)
     {
         string[] parts = line.Split(' ');
-        if (parts.Length != 6 || !Enum.TryParse(parts[0], ignoreCase: true, out EventKind kind)
+        if (parts.Length != 7 || !Enum.TryParse(parts[0], ignoreCase: true, out EventKind kind)
             || !long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out long at)
-            || !int.TryParse(parts[2], NumberStyles.None, CultureInfo.InvariantCulture, out int key)
-            || !long.TryParse(parts[3], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long version)
-            || !long.TryParse(parts[4], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long value))
+            || !int.TryParse(parts[2], NumberStyles.None, CultureInfo.InvariantCulture, out int flow)
+            || !int.TryParse(parts[3], NumberStyles.None, CultureInfo.InvariantCulture, out int key)
+            || !long.TryParse(parts[4], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long version)
+            || !long.TryParse(parts[5], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long value))
         {
             return null;
         }
 
-        return new HistoryEvent(kind, at, key, version, value, parts[5]);
+        return new HistoryEvent(kind, at, key, version, value, parts[6], flow);
     }
 
     private static string Word(string text)
@@ -75,7 +77,8 @@ internal readonly record struct HistoryEvent(EventKind Kind, long At, int Key = 
 
 /// <summary>
 /// Appends history lines to a file, each flushed as it is written (a process that kills itself, or is killed, leaves
-/// every line it wrote). Thread-safe: a fault's background eviction logs from another thread.
+/// every line it wrote). Thread-safe: the process's flows log concurrently, and a fault's background eviction logs from
+/// another thread.
 /// </summary>
 internal sealed class HistoryWriter : IDisposable
 {
@@ -89,6 +92,23 @@ internal sealed class HistoryWriter : IDisposable
         lock (_lock)
         {
             _writer.WriteLine(entry.ToString());
+        }
+    }
+
+    /// <summary>
+    /// Writes a process's last lines, then runs <paramref name="end"/> (its kill) without letting go of the file: no
+    /// other flow's line can follow them.
+    /// </summary>
+    public void WriteLast(IEnumerable<HistoryEvent> entries, Action end)
+    {
+        lock (_lock)
+        {
+            foreach (HistoryEvent entry in entries)
+            {
+                _writer.WriteLine(entry.ToString());
+            }
+
+            end();
         }
     }
 

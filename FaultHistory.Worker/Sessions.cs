@@ -34,22 +34,57 @@ public sealed class CounterContext(DbContextOptions<CounterContext> options) : D
 }
 
 /// <summary>
-/// A connection (or context) with the counters loaded through it, kept for as long as it works, the way an application
-/// keeps its objects; after an unexpected error (a database restart) the worker opens a new one.
+/// What a process's sessions share: one ADO.NET mapping and one set of EF Core options for the whole process (the
+/// entity cache serves a row only to the integration shape that stored it, so shapes must not change per session).
 /// </summary>
-internal abstract class Session(Coherence coherence) : IAsyncDisposable
+internal sealed class SessionFactory
 {
-    protected Coherence Coherence { get; } = coherence;
+    private readonly WorkerSettings _settings;
+    private readonly Coherence _coherence;
+    private readonly DbEntityMapping _mapping = DbEntityMapping.For<Counter>();
+    private readonly DbContextOptions<CounterContext>? _efOptions;
 
-    /// <summary>Counters by id.</summary>
-    public Dictionary<int, Counter> Counters { get; } = [];
-
-    public static async Task<Session> OpenAsync(WorkerSettings settings, Coherence coherence)
+    public SessionFactory(WorkerSettings settings, Coherence coherence)
     {
-        Session session = settings.Path == WritePaths.AdoNet ? new AdoNetSession(coherence, settings) : new EfSession(coherence, settings);
+        _settings = settings;
+        _coherence = coherence;
+        if (settings.Path != WritePaths.AdoNet)
+        {
+            var options = new DbContextOptionsBuilder<CounterContext>();
+            DbDialect dialect;
+            if (Session.IsPostgres(settings, out string database))
+            {
+                options.UseNpgsql(database);
+                dialect = DbDialect.PostgreSql;
+            }
+            else
+            {
+                options.UseSqlite(Session.SqliteConnectionString(database));
+                dialect = SqliteDialect.Instance;
+            }
+
+            _efOptions = options.UseSharedEntities(coherence, dialect).Options;
+        }
+    }
+
+    /// <summary>
+    /// A long-lived session (flow 0: the counters loaded once and kept, checked in each scope), or a short-lived one
+    /// for one operation (the other flows: the counter read by key inside the operation's scope).
+    /// </summary>
+    public async Task<Session> OpenAsync(int flow)
+    {
+        bool shortLived = flow > 0;
+        Session session = _settings.Path == WritePaths.AdoNet
+            ? new AdoNetSession(_coherence, _settings, _mapping, shortLived)
+            : new EfSession(_coherence, _settings, _efOptions!, shortLived, byFind: flow % 2 == 1);
+        if (shortLived)
+        {
+            return session; // opens its connection at its read
+        }
+
         try
         {
-            for (int id = 1; id <= settings.Keys; id++)
+            for (int id = 1; id <= _settings.Keys; id++)
             {
                 session.Counters[id] = await session.LoadAsync(id) ?? throw new InvalidOperationException($"No counter {id}.");
             }
@@ -62,9 +97,47 @@ internal abstract class Session(Coherence coherence) : IAsyncDisposable
 
         return session;
     }
+}
+
+/// <summary>
+/// A connection (or context) and the counters read through it. Long-lived: kept for as long as it works, the way an
+/// application keeps its objects (after an unexpected error, a database restart, the flow opens a new one).
+/// Short-lived: one operation, as a web request does it: a new connection or context, the counter read by key in the
+/// operation's scope (the entity cache's path), then disposed.
+/// </summary>
+internal abstract class Session(Coherence coherence, bool shortLived) : IAsyncDisposable
+{
+    protected Coherence Coherence { get; } = coherence;
+
+    public bool ShortLived => shortLived;
+
+    /// <summary>Counters by id.</summary>
+    public Dictionary<int, Counter> Counters { get; } = [];
+
+    /// <summary>
+    /// The counter the current scope reads: a long-lived session's copy (checked when touched), or, in a short-lived
+    /// one, the counter read by key now.
+    /// </summary>
+    public async Task<Counter> ReadAsync(int id)
+    {
+        if (!shortLived)
+        {
+            return Counters[id];
+        }
+
+        Counter counter = await LoadAsync(id) ?? throw new InvalidOperationException($"No counter {id}.");
+        Counters[id] = counter;
+        return counter;
+    }
 
     /// <summary>Writes the counter changed in <paramref name="scope"/> on this session's path.</summary>
     public abstract Task SaveAsync(FreshScope scope);
+
+    /// <summary>
+    /// The writes a save would make besides counter <paramref name="id"/>'s (EF Core writes every modified entity it
+    /// tracks), as (new version, value).
+    /// </summary>
+    public virtual List<PendingCommit> Bystanders(int id) => [];
 
     public virtual ValueTask DisposeAsync()
     {
@@ -76,16 +149,17 @@ internal abstract class Session(Coherence coherence) : IAsyncDisposable
         return ValueTask.CompletedTask;
     }
 
-    protected abstract Task<Counter?> LoadAsync(int id);
+    /// <summary>Reads counter <paramref name="id"/> by key (outside a scope when a long-lived session opens).</summary>
+    internal abstract Task<Counter?> LoadAsync(int id);
 
-    protected static bool IsPostgres(WorkerSettings settings, out string database)
+    internal static bool IsPostgres(WorkerSettings settings, out string database)
     {
         int colon = settings.Database.IndexOf(':', StringComparison.Ordinal);
         database = settings.Database[(colon + 1)..];
         return settings.Database.StartsWith("postgres:", StringComparison.Ordinal);
     }
 
-    protected static string SqliteConnectionString(string file) => $"Data Source={file};Default Timeout=30";
+    internal static string SqliteConnectionString(string file) => $"Data Source={file};Default Timeout=30";
 }
 
 /// <summary><c>DbEntityLoader</c> on a plain connection; a scope's <c>CommitAsync</c> writes.</summary>
@@ -94,12 +168,12 @@ internal sealed class AdoNetSession : Session
     private readonly DbConnection _connection;
     private readonly DbEntityLoader _loader;
 
-    public AdoNetSession(Coherence coherence, WorkerSettings settings)
-        : base(coherence)
+    public AdoNetSession(Coherence coherence, WorkerSettings settings, DbEntityMapping mapping, bool shortLived)
+        : base(coherence, shortLived)
     {
         bool postgres = IsPostgres(settings, out string database);
         _connection = postgres ? new NpgsqlConnection(database) : new SqliteConnection(SqliteConnectionString(database));
-        _loader = new DbEntityLoader(coherence, _connection, postgres ? DbDialect.PostgreSql : SqliteDialect.Instance, DbEntityMapping.For<Counter>());
+        _loader = new DbEntityLoader(coherence, _connection, postgres ? DbDialect.PostgreSql : SqliteDialect.Instance, mapping);
     }
 
     public override Task SaveAsync(FreshScope scope) => scope.CommitAsync();
@@ -110,7 +184,7 @@ internal sealed class AdoNetSession : Session
         await _connection.DisposeAsync();
     }
 
-    protected override async Task<Counter?> LoadAsync(int id)
+    internal override async Task<Counter?> LoadAsync(int id)
     {
         if (_connection.State != System.Data.ConnectionState.Open)
         {
@@ -121,30 +195,19 @@ internal sealed class AdoNetSession : Session
     }
 }
 
-/// <summary>A long-lived <see cref="CounterContext"/> with <c>UseSharedEntities</c>; saves with or without an application transaction.</summary>
+/// <summary>A <see cref="CounterContext"/> with <c>UseSharedEntities</c>; saves with or without an application transaction.</summary>
 internal sealed class EfSession : Session
 {
     private readonly CounterContext _context;
     private readonly bool _inTransaction;
+    private readonly bool _byFind;
 
-    public EfSession(Coherence coherence, WorkerSettings settings)
-        : base(coherence)
+    public EfSession(Coherence coherence, WorkerSettings settings, DbContextOptions<CounterContext> options, bool shortLived, bool byFind)
+        : base(coherence, shortLived)
     {
-        var options = new DbContextOptionsBuilder<CounterContext>();
-        DbDialect dialect;
-        if (IsPostgres(settings, out string database))
-        {
-            options.UseNpgsql(database);
-            dialect = DbDialect.PostgreSql;
-        }
-        else
-        {
-            options.UseSqlite(SqliteConnectionString(database));
-            dialect = SqliteDialect.Instance;
-        }
-
-        _context = new CounterContext(options.UseSharedEntities(coherence, dialect).Options);
+        _context = new CounterContext(options);
         _inTransaction = settings.Path == WritePaths.EfTransaction;
+        _byFind = byFind;
     }
 
     public override async Task SaveAsync(FreshScope scope)
@@ -164,7 +227,7 @@ internal sealed class EfSession : Session
     /// The writes EF Core would make besides counter <paramref name="id"/>'s: counters whose earlier save was refused
     /// and that have not been checked since (the change tracker still holds the refused values), as (new version, value).
     /// </summary>
-    public List<PendingCommit> Bystanders(int id)
+    public override List<PendingCommit> Bystanders(int id)
     {
         _context.ChangeTracker.DetectChanges();
         return [.. _context.ChangeTracker.Entries<Counter>()
@@ -178,5 +241,13 @@ internal sealed class EfSession : Session
         await _context.DisposeAsync();
     }
 
-    protected override Task<Counter?> LoadAsync(int id) => _context.Counters.SingleOrDefaultAsync(c => c.Id == id);
+    internal override Task<Counter?> LoadAsync(int id) => ReadByKeyAsync(id);
+
+    /// <summary>
+    /// THE EF Core read by key of the workers, the one place to change when the integration's shared read by key
+    /// (<c>FindSharedAsync</c>) is to be used instead: for now an ordinary query (<c>FindAsync</c> in half the flows,
+    /// <c>Where</c> in the others), whose rows count as checked in the scope that read them.
+    /// </summary>
+    private Task<Counter?> ReadByKeyAsync(int id) =>
+        _byFind ? _context.Counters.FindAsync(id).AsTask() : _context.Counters.Where(c => c.Id == id).SingleOrDefaultAsync();
 }

@@ -98,6 +98,12 @@ internal sealed record WorkerSettings
 
     public required int Seed { get; init; }
 
+    /// <summary>
+    /// Concurrent flows in the process, sharing its <c>Coherence</c> (and so its entity cache): flow 0 keeps a
+    /// long-lived session, the others open a short-lived one per operation and read by key.
+    /// </summary>
+    public int Flows { get; init; } = 4;
+
     /// <summary>The share of operations that are read-modify-writes (an eighth of it for the last, read-mostly, counter); the others are plain reads.</summary>
     public double WriteRate { get; init; } = 0.4;
 
@@ -134,6 +140,7 @@ internal sealed record WorkerSettings
         ["FAULT_MAX_OPERATIONS"] = Text(MaxOperations),
         ["FAULT_KEYS"] = Text(Keys),
         ["FAULT_SEED"] = Text(Seed),
+        ["FAULT_FLOWS"] = Text(Flows),
         ["FAULT_WRITE_RATE"] = Text(WriteRate),
         ["FAULT_RATE"] = Text(FaultRate),
         ["FAULT_EVICTS_PER_POINT"] = Text(EvictsPerPoint),
@@ -162,6 +169,7 @@ internal sealed record WorkerSettings
             MaxOperations = Int("FAULT_MAX_OPERATIONS"),
             Keys = Int("FAULT_KEYS"),
             Seed = Int("FAULT_SEED"),
+            Flows = Int("FAULT_FLOWS"),
             WriteRate = Real("FAULT_WRITE_RATE"),
             FaultRate = Real("FAULT_RATE"),
             EvictsPerPoint = Int("FAULT_EVICTS_PER_POINT"),

@@ -13,6 +13,12 @@
  *   - no lost update: a commit finds the row as the copy its write was based on (version and content);
  *   - (pan itself) no deadlock.
  *
+ * -DCACHE adds the process-wide entity cache: each process has a cache cell (version, content) that its flows share;
+ * writer Wn runs in the process of reader R(n-1), and repairs in their reader's process (-DCACHE_SHARED: R0 and R1 are
+ * two flows of one process, with W1). A read by key serves the cell when the store vouches for its version, else loads
+ * the row and offers it to the cell; an ordinary query's read is accepted and offered too; a commit drops its process's
+ * cell. -DDROP_CACHE_<RULE> removes one of the cache's rules.
+ *
  * -DDROP_<RULE> removes one rule of the protocol. Each gives a counterexample (Model.Tests checks it), but
  * DIRTY_ASKS_DATABASE and REFUSE_STORE_AHEAD, which matter only when versions repeat (README, "Two rules").
  *
@@ -102,6 +108,30 @@ byte losses = 0;
 bool forged = 0;
 bool damaged = 0;
 
+#ifdef CACHE
+/* ---- the entity cache: one cell per process, the row last read there ---- */
+byte cv[2] = 1;      /* the cell's version; 0 = empty (the processes start having read v1 c1) */
+byte cc[2] = 1;      /* its content */
+#ifdef CACHE_SHARED
+/* R0 and R1 are two concurrent flows of process 0 (with W1); W2 runs in process 1, which reads nothing */
+#define CELL(i) 0
+#define PROC(me) ((me) == 2 -> 1 : 0)
+#else
+/* process 0: R0 and W1; process 1: R1 and W2; a repair runs in its reader's process */
+#define CELL(i) (i)
+#define PROC(me) ((me) <= 2 -> (me) - 1 : (me) - 3)
+#endif
+#ifdef DROP_CACHE_COMMIT_FORGETS
+#define DROP_CELL(me) skip
+#else
+#define DROP_CELL(me) cv[PROC(me)] = 0; cc[PROC(me)] = 0
+#endif
+/* A token the library cannot have written for a row cached at v: replaced by a fill, as a won lease is. */
+#define TOKEN_DAMAGE(t, v) ((t) != 0 && ((IS_CLEAN(t) && VER(t) < (v)) || (IS_DIRTY(t) && VER(t) < (v)) || ((t) % 4 == 2 && VER(t) <= (v))))
+#else
+#define DROP_CELL(me) skip
+#endif
+
 /* Scratch values of one atomic step (not part of the state: always dead between steps). */
 hidden byte tv, tx, rcur, rok;
 
@@ -167,6 +197,14 @@ inline st_fill(t, c) {
 
 /* ---- the writer path ---- */
 
+/* A write rolls back (inside atomic): the database releases the row lock. */
+#if defined(CACHE) && defined(DROP_CACHE_COMMITTED_ONLY)
+/* its values are then no commit's: the next write of the same version writes other values */
+#define ROLLBACK() lk = 0; if :: kind == UPDATE || kind == INSERT -> next_con++ :: else -> skip fi
+#else
+#define ROLLBACK() lk = 0
+#endif
+
 /* The write's own variables, cleared when it ends (fewer distinct states). */
 #define WRESET() bver = 0; bcon = 0; kind = 0; nver = 0; unreach = 0
 
@@ -204,6 +242,7 @@ inline apply_commit() {
   fi;
   lk = 0;
   db_changed();
+  DROP_CELL(me);     /* the commit forgets its process's cached row */
   who(me); printf(": COMMIT: "); show_row(); printf("\n")
 }
 
@@ -248,6 +287,11 @@ inline write(me, path) {
        :: nver == 0 && kind != INSERT -> nver = bver + 1
        fi;
        if :: nver > hiver -> hiver = nver :: else -> skip fi;
+#if defined(CACHE) && defined(DROP_CACHE_COMMITTED_ONLY)
+       /* the cell takes the write's own values (or a read inside its transaction) before the commit; no other
+          commit can come while the row is locked, so next_con is the content this write commits, if it does */
+       if :: kind == UPDATE || kind == INSERT -> cv[PROC(me)] = nver; cc[PROC(me)] = next_con :: else -> skip fi;
+#endif
        if
        :: kind == INSERT -> who(me); printf(": INSERT at v%d (row locked)\n", nver)
        :: kind == DELETE -> who(me); printf(": DELETE WHERE version = %d (row locked)\n", bver)
@@ -265,7 +309,7 @@ inline write(me, path) {
      atomic {
        raise_or_unreachable();
        if
-       :: NO_DIRTY_TOKEN || STORE_AHEAD -> who(me); printf(": ROLLBACK\n"); lk = 0; out = REFUSED; WRESET(); goto wdone
+       :: NO_DIRTY_TOKEN || STORE_AHEAD -> who(me); printf(": ROLLBACK\n"); ROLLBACK(); out = REFUSED; WRESET(); goto wdone
        :: else -> skip
        fi
      };
@@ -273,7 +317,7 @@ inline write(me, path) {
      /* 3. commit, or roll back (died, or the COMMIT failed): the dirty token stays */
      atomic {
        if
-       :: who(me); printf(": ROLLBACK (died or the commit failed)\n"); lk = 0; out = REFUSED; WRESET(); goto wdone
+       :: who(me); printf(": ROLLBACK (died or the commit failed)\n"); ROLLBACK(); out = REFUSED; WRESET(); goto wdone
        :: apply_commit()
        fi
      }
@@ -281,10 +325,10 @@ inline write(me, path) {
      /* EMBEDDED: raise and commit in one SQLite transaction; a rollback undoes both */
      atomic {
        if
-       :: who(me); printf(": ROLLBACK (died or the commit failed)\n"); lk = 0; out = REFUSED; WRESET(); goto wdone
+       :: who(me); printf(": ROLLBACK (died or the commit failed)\n"); ROLLBACK(); out = REFUSED; WRESET(); goto wdone
        :: raise_or_unreachable();
           if
-          :: NO_DIRTY_TOKEN || STORE_AHEAD -> who(me); printf(": ROLLBACK\n"); lk = 0; out = REFUSED; WRESET(); goto wdone
+          :: NO_DIRTY_TOKEN || STORE_AHEAD -> who(me); printf(": ROLLBACK\n"); ROLLBACK(); out = REFUSED; WRESET(); goto wdone
           :: else -> apply_commit()
           fi
        fi
@@ -334,7 +378,11 @@ stop:
  * then loads the row again if there is one).
  */
 #define ACCEPT(c) printf("R%d accepts c%d\n", i, c); assert(seen[i] & BIT(c))
+#ifdef CACHE
+#define DONE()    inchk[i] = 0; mycas = 0; r = 0; rc = 0; x = 0; kv = 0; kc = 0
+#else
 #define DONE()    inchk[i] = 0; mycas = 0; r = 0; rc = 0; x = 0
+#endif
 #define GONE()    printf("R%d: deleted\n", i); has = 0; L = 0; C = 0
 
 proctype Reader(byte i; byte me; byte checks; byte path) {
@@ -343,6 +391,9 @@ proctype Reader(byte i; byte me; byte checks; byte path) {
   byte mycas, r, rc, x;
   byte bver, bcon, kind, nver, out;   /* a repair's write */
   bool unreach;
+#ifdef CACHE
+  byte kv, kc;                        /* the cached row a read by key found in the cell */
+#endif
 
 start:
   atomic {
@@ -385,6 +436,42 @@ start:
 #endif
        :: IS_CLEAN(st) && VER(st) < L -> goto ask
        fi
+#ifdef CACHE
+    :: n < checks ->
+       /* an ordinary query (or a read by key that finds the cell empty): a plain read outside any transaction; the
+          row counts as checked, and is offered to the cell */
+       n++; seen[i] = BIT(db_con);
+       printf("R%d queries the row: ", i); show_row(); printf("\n");
+       if
+       :: db_ex -> ACCEPT(db_con); r = db_ver; rc = db_con; goto offer
+       :: else -> DONE(); goto start
+       fi
+    :: n < checks && cv[CELL(i)] != 0 ->
+       /* a read by key through the cache: Read(k, lease), for the version in the cell */
+       n++; inchk[i] = 1; seen[i] = BIT(db_con); kv = cv[CELL(i)]; kc = cc[CELL(i)];
+       printf("R%d reads by key, cell: v%d c%d; store: ", i, kv, kc); show_store(); printf("; "); show_row(); printf("\n");
+       if
+       :: printf("R%d: store unavailable\n", i); goto load
+       :: ph -> goto load                                    /* LeaseLost */
+       :: dmg -> mycas = cas; goto cfill                     /* Damaged: a fill, as for a won lease */
+       :: !ph && !dmg && st == 0 -> ph = 1; cas++; mycas = cas;      /* LeaseWon */
+          printf("R%d wins the lease #%d\n", i, cas);
+#ifdef DROP_CACHE_LOCKED_FILL
+          ACCEPT(kc); DONE(); goto start
+#else
+          goto cfill
+#endif
+#ifdef DROP_CACHE_EXACT_VERSION
+       :: IS_CLEAN(st) -> ACCEPT(kc); DONE(); goto start                 /* any clean token serves the cell */
+       :: st != 0 && !IS_CLEAN(st) && TOKEN_DAMAGE(st, kv) -> x = st; goto cfill
+       :: st != 0 && !IS_CLEAN(st) && !TOKEN_DAMAGE(st, kv) -> goto load
+#else
+       :: IS_CLEAN(st) && VER(st) == kv -> ACCEPT(kc); DONE(); goto start   /* the store vouches for the cell */
+       :: TOKEN_DAMAGE(st, kv) -> x = st; goto cfill                      /* older than the cell: a fill by CAS */
+       :: st != 0 && !(IS_CLEAN(st) && VER(st) == kv) && !TOKEN_DAMAGE(st, kv) -> goto load
+#endif
+       fi
+#endif
     fi
   };
 
@@ -442,6 +529,55 @@ fill:
     if :: tv = CLEAN(r); st_fill(tv, mycas) :: printf("R%d: the fill failed\n", i) fi;
     printf("R%d fills clean(v%d), store: ", i, r); show_store(); printf("\n");
     if :: r == L -> ACCEPT(C); DONE(); goto start :: else -> goto reload_any fi
+  };
+#endif
+
+#ifdef CACHE
+cfill:
+  /* the cache's fill: the version FOR SHARE (waits while a writer holds the row), Fill(clean(r)) by CAS over what the
+     store read saw, release; the cell is served if r is its version */
+  atomic {
+    (lk == 0 || !db_ex) ->
+    printf("R%d reads the version FOR SHARE: ", i); show_row(); printf("\n");
+    if :: db_ex -> r = db_ver; sh++ :: else -> goto load fi
+  };
+  atomic {
+    if
+    :: tv = CLEAN(r);
+       if
+       :: mycas != 0 -> st_fill(tv, mycas)
+       :: else -> if :: !ph && !dmg && st == x -> st = tv :: else -> skip fi     /* CAS over the token it saw */
+       fi
+    :: printf("R%d: the fill failed\n", i)
+    fi;
+    sh--;
+    printf("R%d fills clean(v%d) and releases, store: ", i, r); show_store(); printf("\n");
+    if :: r == kv -> ACCEPT(kc); DONE(); goto start :: else -> r = 0; goto load fi
+  };
+
+load:
+  /* the caller loads the row: a plain read outside any transaction, accepted, then offered to the cell */
+  atomic {
+    printf("R%d loads: ", i); show_row(); printf("\n");
+    if
+    :: db_ex -> ACCEPT(db_con); r = db_ver; rc = db_con; inchk[i] = 0
+    :: else -> DONE(); goto start
+    fi
+#ifdef CACHE_OFFER_STEP
+  };
+offer:
+  atomic {         /* the offer as a step of its own: a commit of this process may drop the cell in between */
+#else
+    ;
+offer:
+#endif
+#ifdef DROP_CACHE_KEEP_HIGHER
+    cv[CELL(i)] = r; cc[CELL(i)] = rc;
+#else
+    if :: cv[CELL(i)] <= r -> cv[CELL(i)] = r; cc[CELL(i)] = rc :: else -> skip fi;      /* Offer keeps the higher version */
+#endif
+    printf("R%d offers v%d c%d, cell: v%d c%d\n", i, r, rc, cv[CELL(i)], cc[CELL(i)]);
+    DONE(); goto start
   };
 #endif
 
