@@ -7,6 +7,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.ChangeTracking;
+using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.EntityFrameworkCore.Metadata;
 using SharedEntities.Caching;
 
@@ -38,7 +39,6 @@ internal sealed class CachedRowMapping
     private readonly IProperty[] _properties = [];
     private readonly Func<object?, object?>?[] _copies = [];
     private readonly Action<object, object?>?[] _setters = [];
-    private readonly IClrPropertyGetter?[] _getters = [];
     private readonly int[] _shadow = [];
     private readonly int _version;
     private readonly int _key;
@@ -64,7 +64,6 @@ internal sealed class CachedRowMapping
         _properties = [.. entityType.GetProperties()];
         _copies = new Func<object?, object?>?[_properties.Length];
         _setters = new Action<object, object?>?[_properties.Length];
-        _getters = new IClrPropertyGetter?[_properties.Length];
         var shadow = new List<int>();
         for (int i = 0; i < _properties.Length; i++)
         {
@@ -77,7 +76,6 @@ internal sealed class CachedRowMapping
             else
             {
                 _setters[i] = CompileSetter(property);
-                _getters[i] = property.GetGetter();
             }
         }
 
@@ -103,32 +101,20 @@ internal sealed class CachedRowMapping
     /// <summary>Whether rows of this type can be cached: versioned and nothing refused.</summary>
     public bool CanCache => _create is not null;
 
-    /// <summary>Whether the type has shadow properties (whose values only a tracked entry holds).</summary>
-    public bool HasShadowProperties => _shadow.Length > 0;
-
     /// <summary>The mapping of <paramref name="entityType"/>, built on first use and kept with the model.</summary>
     public static CachedRowMapping For(IEntityType entityType) =>
         entityType.GetOrAddRuntimeAnnotationValue(AnnotationName, static type => new CachedRowMapping(type!), entityType);
 
-    /// <summary>The row of a tracked entry just materialized by a query: its current values, mutable ones copied.</summary>
-    public CachedEntity Capture(PropertyValues values)
+    /// <summary>
+    /// The row a query just materialized, every property's value (shadow ones included) as EF Core read it, mutable
+    /// ones copied: the cache keeps no object the query's instance holds.
+    /// </summary>
+    public CachedEntity Capture(MaterializationInterceptionData data)
     {
         var row = new object?[_properties.Length];
         for (int i = 0; i < row.Length; i++)
         {
-            row[i] = Copy(i, values[_properties[i]]);
-        }
-
-        return RowOf(row);
-    }
-
-    /// <summary>The row of an untracked instance (a no-tracking query) of a type without shadow properties.</summary>
-    public CachedEntity Capture(object entity)
-    {
-        var row = new object?[_properties.Length];
-        for (int i = 0; i < row.Length; i++)
-        {
-            row[i] = Copy(i, _getters[i]!.GetClrValueUsingContainingEntity(entity));
+            row[i] = Copy(i, data.GetPropertyValue(_properties[i]));
         }
 
         return RowOf(row);
@@ -257,16 +243,16 @@ internal sealed class CachedRowMapping
         foreach (IComplexProperty complex in entityType.GetComplexProperties())
         {
             Add(
-                $"it has the complex property {complex.Name} ({complex.ComplexType.DisplayName()}; ComplexProperty or [ComplexType])",
+                $"it has the complex property {complex.Name} ({complex.ClrType.Name}; ComplexProperty or [ComplexType])",
                 "the members of a complex value are not properties of the entity type, which is what a cached row holds",
-                $"map the members of {complex.Name} as properties of the entity, or {complex.ComplexType.DisplayName()} as an entity of its own");
+                $"map the members of {complex.Name} as properties of the entity, or {complex.ClrType.Name} as an entity of its own");
         }
 
         InstantiationBinding? binding = entityType.ConstructorBinding;
-        if (binding is FactoryMethodBinding || (binding is not null && binding.RuntimeType != entityType.ClrType))
+        if (UsesProxies(entityType.Model) || binding is FactoryMethodBinding || (binding is not null && binding.RuntimeType != entityType.ClrType))
         {
             Add(
-                $"EF Core creates it as a proxy ({binding.RuntimeType.Name}; UseLazyLoadingProxies or UseChangeTrackingProxies)",
+                "EF Core creates it as a proxy (UseLazyLoadingProxies or UseChangeTrackingProxies)",
                 "an instance served from the cache would be the plain class, without the proxy's lazy loading or change notifications",
                 "turn the proxies off for this context (load related data with Include)");
         }
@@ -340,6 +326,10 @@ internal sealed class CachedRowMapping
               "EntityCache.IncludedEntities) in the CoherenceOptions of the Coherence given to UseSharedEntities; its reads then go to the database, " +
               "and everything else works as before. Or remap it as each line says.";
     }
+
+    // The proxies package marks the model and makes its proxies when EF Core materializes, not in the model's bindings.
+    private static bool UsesProxies(IModel model) =>
+        model.FindAnnotation("Proxies:LazyLoading")?.Value is true || model.FindAnnotation("Proxies:ChangeTracking")?.Value is true;
 
     /// <summary>What the values of a cached row mean: one instance per distinct mapping in the process.</summary>
     private sealed class RowShape(string description)

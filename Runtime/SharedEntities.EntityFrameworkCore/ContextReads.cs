@@ -27,25 +27,32 @@ internal sealed class ContextReads
         _context = context;
         _coherence = coherence;
         _loader = loader;
-        context.ChangeTracker.Tracked += OnTracked;
     }
 
     /// <summary>The reads of <paramref name="context"/>; on its first use, refuses a model the entity cache cannot serve (<see cref="SharedEntitiesContexts.CreateReads"/>).</summary>
     public static ContextReads Of(DbContext context) =>
-        ByContext.TryGetValue(context, out ContextReads? reads) ? reads : ByContext.GetValue(context, static c => (SharedEntitiesContexts.Of(c)
+        ByContext.GetValue(context, static c => (SharedEntitiesContexts.Of(c)
             ?? throw new InvalidOperationException($"The context {c.GetType().Name} was not set up with UseSharedEntities.")).CreateReads(c));
 
     /// <summary>
     /// A query materialized <paramref name="entity"/>: attached as just read (in a scope and outside every transaction
-    /// it counts as checked); a row read without tracking is offered to the cache here (a tracked one when EF Core
-    /// starts tracking it, with its shadow values).
+    /// it counts as checked) and, read outside every transaction, its row is offered to the cache. The row is taken
+    /// from the materialization itself, shadow values included, for tracking and no-tracking queries alike; not from
+    /// <c>ChangeTracker.Tracked</c>, whose handlers a pooled context loses when it is returned to its pool.
     /// </summary>
     public void Materialized(ISharedEntity entity, MaterializationInterceptionData data)
     {
         _coherence.AttachFresh(entity, _loader);
-        if (data.QueryTrackingBehavior != QueryTrackingBehavior.TrackAll)
+        EntityCache cache = _coherence.Cache;
+        if (!cache.Caches(entity.SharedType) || _loader.ReadsInTransaction)
         {
-            Offer(entity, data.EntityType, entry: null);
+            return; // inside a transaction the row may hold the transaction's own uncommitted writes
+        }
+
+        CachedRowMapping mapping = CachedRowMapping.For(data.EntityType);
+        if (mapping.CanCache)
+        {
+            cache.Offer(_coherence.StoreKeyOf(entity), entity.SharedType, mapping.Capture(data));
         }
     }
 
@@ -180,32 +187,6 @@ internal sealed class ContextReads
         }
 
         return rest ?? [];
-    }
-
-    // A query read the row of entity: outside every transaction it is a committed row, which the cache may keep.
-    private void OnTracked(object? sender, EntityTrackedEventArgs e)
-    {
-        if (e.FromQuery && e.Entry.Entity is ISharedEntity entity)
-        {
-            Offer(entity, e.Entry.Metadata, e.Entry);
-        }
-    }
-
-    private void Offer(ISharedEntity entity, IEntityType entityType, EntityEntry? entry)
-    {
-        EntityCache cache = _coherence.Cache;
-        if (!cache.Caches(entity.SharedType) || _loader.ReadsInTransaction)
-        {
-            return;
-        }
-
-        CachedRowMapping mapping = CachedRowMapping.For(entityType);
-        if (!mapping.CanCache || (entry is null && mapping.HasShadowProperties))
-        {
-            return; // an untracked instance does not hold shadow values: only its tracked reads are cached
-        }
-
-        cache.Offer(_coherence.StoreKeyOf(entity), entity.SharedType, entry is null ? mapping.Capture(entity) : mapping.Capture(entry.CurrentValues));
     }
 
     /// <summary>Distinct keys in the order first asked, with their positions (a dictionary once there are more than a few).</summary>
