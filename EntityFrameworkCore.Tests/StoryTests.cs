@@ -1,4 +1,3 @@
-using System.Data;
 using System.Data.Common;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
@@ -20,17 +19,13 @@ namespace SharedEntities.EntityFrameworkCore.Tests;
 /// </summary>
 public abstract class StoryTests : IDisposable
 {
-    private readonly List<IDisposable> _owned = [];
+    private readonly Owned _owned = new();
 
     protected abstract SqliteSharedStore Store { get; }
 
     public void Dispose()
     {
-        for (int i = _owned.Count - 1; i >= 0; i--)
-        {
-            _owned[i].Dispose();
-        }
-
+        _owned.Dispose();
         DisposeDatabase();
         GC.SuppressFinalize(this);
     }
@@ -1162,31 +1157,13 @@ public sealed class SqliteStoryTests : StoryTests
         Assert.Equal(("Q2", 2L), ReadRow(1));
     }
 
-    protected override IDisposable BeginSnapshot(SheetContext context)
-    {
-        // A deferred transaction takes its WAL snapshot at its first read: SQLite's REPEATABLE READ.
-        context.Database.OpenConnection();
-        SqliteTransaction transaction = ((SqliteConnection)context.Database.GetDbConnection()).BeginTransaction(deferred: true);
-        context.Database.UseTransaction(transaction);
-        Assert.True(context.Sheets.AsNoTracking().Any());
-        return new Snapshot(context, transaction);
-    }
+    protected override IDisposable BeginSnapshot(SheetContext context) => TestDatabases.BeginSqliteSnapshot(context, () => context.Sheets.AsNoTracking().Any());
 
     protected override bool StoreAnswersInApplicationTransactions => false;
 
     protected override void PlantInStore(string key, long value) => PlantInStoreFile(_folder.File("app.db"), key, value);
 
     protected override void DisposeDatabase() => _folder.Dispose();
-
-    private sealed class Snapshot(SheetContext context, SqliteTransaction transaction) : IDisposable
-    {
-        public void Dispose()
-        {
-            transaction.Rollback();
-            context.Database.UseTransaction(null);
-            transaction.Dispose();
-        }
-    }
 }
 
 [Collection(PostgresFixture.Name)]
@@ -1201,7 +1178,7 @@ public sealed class PostgresStoryTests : StoryTests
         ArgumentNullException.ThrowIfNull(cluster);
 
         // A database per test (EnsureCreated creates it); the cross-process store: the embedded store in a file of its own.
-        _connectionString = cluster.ConnectionString.Replace("Database=postgres", "Database=se_" + Guid.NewGuid().ToString("N")[..12], StringComparison.Ordinal);
+        _connectionString = TestDatabases.NewPostgresDatabase(cluster);
         _store = new SqliteSharedStore($"Data Source={_folder.File("tokens.db")}");
         CreateSchema();
     }
@@ -1210,24 +1187,13 @@ public sealed class PostgresStoryTests : StoryTests
 
     protected override void Configure(DbContextOptionsBuilder options) => options.UseNpgsql(_connectionString);
 
-    protected override IDisposable BeginSnapshot(SheetContext context)
-    {
-        Microsoft.EntityFrameworkCore.Storage.IDbContextTransaction transaction = context.Database.BeginTransaction(IsolationLevel.RepeatableRead);
-        Assert.True(context.Sheets.AsNoTracking().Any());
-        return transaction;
-    }
+    protected override IDisposable BeginSnapshot(SheetContext context) => TestDatabases.BeginPostgresSnapshot(context, () => context.Sheets.AsNoTracking().Any());
 
     protected override void PlantInStore(string key, long value) => PlantInStoreFile(_folder.File("tokens.db"), key, value);
 
     protected override void DisposeDatabase()
     {
-        // Each test has a database, so a pool, of its own: close its idle connections (the contexts' and their
-        // checks'), or the cluster's connection limit is reached after a few dozen tests.
-        using (var connection = new Npgsql.NpgsqlConnection(_connectionString))
-        {
-            Npgsql.NpgsqlConnection.ClearPool(connection);
-        }
-
+        TestDatabases.ClosePostgresPool(_connectionString);
         _folder.Dispose();
     }
 }
