@@ -21,7 +21,7 @@ namespace SharedEntities.EntityFrameworkCore.Tests;
 public abstract class EntityCacheTests : IDisposable
 {
     private readonly string _keyPrefix = "ec" + Guid.NewGuid().ToString("N")[..10] + ":";
-    private readonly Owned _owned = new();
+    private readonly Disposables _owned = new();
     private Coherence? _seeder;
 
     protected abstract ISharedStore Store { get; }

@@ -19,7 +19,7 @@ namespace SharedEntities.EntityFrameworkCore.Tests;
 /// </summary>
 public abstract class StoryTests : IDisposable
 {
-    private readonly Owned _owned = new();
+    private readonly Disposables _owned = new();
 
     protected abstract SqliteSharedStore Store { get; }
 

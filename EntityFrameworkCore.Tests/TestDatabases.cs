@@ -55,7 +55,7 @@ internal static class TestDatabases
 }
 
 /// <summary>What a test owns, disposed last-created first.</summary>
-internal sealed class Owned : IDisposable
+internal sealed class Disposables : IDisposable
 {
     private readonly List<IDisposable> _items = [];
 

@@ -291,6 +291,14 @@ internal sealed class CachedRowMapping
                 $"make {shared.KeyProperty} the primary key (HasKey)");
         }
 
+        if (entityType.FindProperty(shared.VersionProperty!) is null)
+        {
+            Add(
+                $"its version property {shared.VersionProperty} is not mapped",
+                "a cached row is served only for a token of exactly its version",
+                $"map {shared.VersionProperty} (the library increments it on every write)");
+        }
+
         if (entityType.GetDeclaredQueryFilters().Count > 0)
         {
             Add(
