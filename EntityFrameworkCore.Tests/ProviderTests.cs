@@ -9,7 +9,7 @@ public sealed class ProviderTests
     [Fact]
     public void A_non_relational_provider_is_refused_saying_what_is_and_is_not_supported()
     {
-        using var coherence = new Coherence(new InMemorySharedStore());
+        using Coherence coherence = StoryTests.NewCoherence(new InMemorySharedStore());
         using var context = new SheetContext(new DbContextOptionsBuilder<SheetContext>()
             .UseInMemoryDatabase("provider-tests-" + Guid.NewGuid().ToString("N"))
             .UseSharedEntities(coherence)

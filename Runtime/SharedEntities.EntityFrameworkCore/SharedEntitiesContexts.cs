@@ -2,6 +2,7 @@ using System.Data.Common;
 using System.Runtime.CompilerServices;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Infrastructure;
+using Microsoft.EntityFrameworkCore.Metadata;
 using Microsoft.Extensions.DependencyInjection;
 using SharedEntities.AdoNet;
 
@@ -9,7 +10,7 @@ namespace SharedEntities.EntityFrameworkCore;
 
 /// <summary>
 /// What <c>UseSharedEntities</c> sets up for the contexts built with one set of options: the runtime, the dialect,
-/// and each context's <see cref="ContextWritePath"/>. Shared by the SaveChanges and transaction interceptors.
+/// and each context's <see cref="ContextWritePath"/> and <see cref="ContextReads"/>. Shared by the interceptors.
 /// </summary>
 /// <param name="coherence">The runtime.</param>
 /// <param name="dialect">The dialect given to <c>UseSharedEntities</c>, or <see langword="null"/> to find one.</param>
@@ -17,6 +18,7 @@ namespace SharedEntities.EntityFrameworkCore;
 internal sealed class SharedEntitiesContexts(Coherence coherence, DbDialect? dialect, IReadOnlyList<DbDialect> registered)
 {
     private readonly ConditionalWeakTable<DbContext, ContextWritePath> _paths = [];
+    private readonly ConditionalWeakTable<IModel, object> _cacheable = [];
 
     public Coherence Coherence => coherence;
 
@@ -30,8 +32,31 @@ internal sealed class SharedEntitiesContexts(Coherence coherence, DbDialect? dia
 
     public DbContextEntityLoader LoaderOf(DbContext context) => WritePathOf(context).Loader;
 
-    /// <summary>Attaches a materialized entity.</summary>
-    public void Attach(DbContext context, ISharedEntity entity) => coherence.Attach(entity, LoaderOf(context));
+    /// <summary>
+    /// The reads of a context on its first use (<see cref="ContextReads.Of"/>). Refuses, before anything is read, a
+    /// model with an entity type that the entity cache keeps (<see cref="Caching.EntityCache.Caches"/>) but cannot
+    /// materialize faithfully: an error on the first use, not on the first reload served from the cache.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">An entity type the cache keeps cannot be served from it; the message says why and how to exclude it.</exception>
+    public ContextReads CreateReads(DbContext context)
+    {
+        IModel model = context.Model;
+        if (!_cacheable.TryGetValue(model, out _))
+        {
+            string[] refusals = [.. model.GetEntityTypes()
+                .Where(t => SharedEntityConvention.SharedTypeOf(t.ClrType) is { } shared && coherence.Cache.Caches(shared))
+                .Select(t => CachedRowMapping.For(t).Refusal)
+                .OfType<string>()];
+            if (refusals.Length > 0)
+            {
+                throw new InvalidOperationException(string.Join(Environment.NewLine + Environment.NewLine, refusals));
+            }
+
+            _cacheable.AddOrUpdate(model, model);
+        }
+
+        return new ContextReads(context, coherence, LoaderOf(context));
+    }
 
     /// <summary>Binds a store that lives in the context's database to <paramref name="transaction"/>, if the dialect has one.</summary>
     public IDisposable? EnlistStore(DbContext context, DbTransaction transaction) =>

@@ -10,10 +10,13 @@ public static class SharedEntitiesDbContextOptionsBuilderExtensions
 {
     /// <summary>
     /// Makes the context's <c>[SharedEntity]</c> classes shared: every entity the context materializes is attached to
-    /// <paramref name="coherence"/> (with the context as its loader); shared properties are mapped to their generated
-    /// fields and the version property is a concurrency token; <c>SaveChanges</c> increments the versions it writes,
-    /// runs its guarded statements in a transaction (the application's, or one of EF Core's own), raises the dirty
-    /// tokens after them and before the commit, and publishes after it.
+    /// <paramref name="coherence"/> (with the context as its loader; read outside a transaction in a scope, it counts as
+    /// checked there) and, read outside every transaction, offered to the runtime's entity cache for reads by key
+    /// (<see cref="SharedEntitiesDbSetExtensions.FindSharedAsync{T, TKey}"/>); shared properties are mapped to their
+    /// generated fields and the version property is a concurrency token; <c>SaveChanges</c> increments the versions it
+    /// writes, runs its guarded statements in a transaction (the application's, or one of EF Core's own), raises the
+    /// dirty tokens after them and before the commit, and publishes after it. A model with an entity type that the
+    /// cache keeps but cannot serve faithfully is refused on the context's first use (docs/efcore.md).
     /// </summary>
     /// <param name="optionsBuilder">The context's options.</param>
     /// <param name="coherence">The process's runtime.</param>
@@ -52,7 +55,10 @@ public static class SharedEntitiesDbContextOptionsBuilderExtensions
             optionsBuilder.Options.FindExtension<SharedEntitiesOptionsExtension>() ?? new SharedEntitiesOptionsExtension());
         var contexts = new SharedEntitiesContexts(coherence, dialect, registered);
         return optionsBuilder.AddInterceptors(
-            SharedEntitiesMaterializationInterceptor.Instance, new SharedEntitiesSaveChangesInterceptor(contexts), new SharedEntitiesTransactionInterceptor(contexts));
+            SharedEntitiesMaterializationInterceptor.Instance,
+            SharedEntitiesConnectionInterceptor.Instance,
+            new SharedEntitiesSaveChangesInterceptor(contexts),
+            new SharedEntitiesTransactionInterceptor(contexts));
     }
 }
 

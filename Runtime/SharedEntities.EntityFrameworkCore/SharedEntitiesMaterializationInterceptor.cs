@@ -1,17 +1,14 @@
-using System.Runtime.CompilerServices;
-using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
 
 namespace SharedEntities.EntityFrameworkCore;
 
 /// <summary>
-/// Attaches every materialized shared entity to the runtime of its context. One instance for all contexts: EF Core
-/// builds its internal service provider per set of materialization interceptors, so it must not hold a runtime.
+/// Hands every materialized shared entity to the reads of its context (<see cref="ContextReads.Materialized"/>): attached
+/// to the runtime as just read, and offered to the entity cache. One instance for all contexts: EF Core builds its
+/// internal service provider per set of materialization interceptors, so it must not hold a runtime.
 /// </summary>
 internal sealed class SharedEntitiesMaterializationInterceptor : IMaterializationInterceptor
 {
-    private readonly ConditionalWeakTable<DbContext, SharedEntitiesContexts> _byContext = [];
-
     private SharedEntitiesMaterializationInterceptor()
     {
     }
@@ -22,9 +19,7 @@ internal sealed class SharedEntitiesMaterializationInterceptor : IMaterializatio
     {
         if (entity is ISharedEntity shared)
         {
-            _byContext.GetValue(materializationData.Context, static c => SharedEntitiesContexts.Of(c)
-                    ?? throw new InvalidOperationException("UseSharedEntities registered no interceptor on this context."))
-                .Attach(materializationData.Context, shared);
+            ContextReads.Of(materializationData.Context).Materialized(shared, materializationData);
         }
 
         return entity;

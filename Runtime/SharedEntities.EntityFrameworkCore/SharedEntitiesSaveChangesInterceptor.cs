@@ -16,6 +16,7 @@ internal sealed class SharedEntitiesSaveChangesInterceptor(SharedEntitiesContext
     {
         if (eventData.Context is { } context)
         {
+            _ = ContextReads.Of(context); // the first use of a context refuses a model the entity cache cannot serve
             contexts.WritePathOf(context).BeginSave();
         }
 
