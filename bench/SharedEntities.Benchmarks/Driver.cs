@@ -6,7 +6,7 @@ using SharedEntities.Benchmarks.Memcached;
 namespace SharedEntities.Benchmarks;
 
 /// <summary>
-/// The whole-process driver: runs the memcached and EF Core write comparisons as plain loops in this process, without BenchmarkDotNet,
+/// The whole-process driver: runs the memcached, EF Core write and per-request read comparisons as plain loops in this process, without BenchmarkDotNet,
 /// for a fixed time each, alternating the baseline and the measured side in short rounds so that both see the same
 /// machine load. Prints operations per second and the ratio of each pair.
 /// </summary>
@@ -16,11 +16,13 @@ internal static class Driver
     private const int Rounds = 10;
     private const long MaxOperationsPerRound = 50_000_000;
 
+    private static long s_concurrentRequests;
+
     public static async Task<int> RunAsync(string[] args)
     {
         double seconds = 10;
         bool pin = false;
-        string[] groups = ["pipeline", "scope", "ef-write"];
+        string[] groups = ["pipeline", "scope", "ef-write", "per-request"];
         string[] only = groups;
         for (int i = 1; i < args.Length; i++)
         {
@@ -42,7 +44,7 @@ internal static class Driver
             {
                 Console.Error.WriteLine("usage: driver [--seconds N] [--pin] [--only GROUP,...]   (N: 0 < N <= 600, the time of each pair; default 10." +
                     " --pin: memcached on the last CPU, the pipelined-read loops on the others; Linux with taskset and 2+ CPUs." +
-                    " GROUP: pipeline, scope, ef-write; default all)");
+                    " GROUP: pipeline, scope, ef-write, per-request; default all)");
                 return 2;
             }
         }
@@ -95,6 +97,11 @@ internal static class Driver
             await EfWritesAsync(round);
         }
 
+        if (only.Contains("per-request"))
+        {
+            await PerRequestReadsAsync(round);
+        }
+
         Console.WriteLine(Invariant($"load average at the end: {LoadAverage()}"));
         return 0;
     }
@@ -138,8 +145,59 @@ internal static class Driver
         }
     }
 
+    // A new context per request reading K rows by key (PerRequestReadBenchmarks), on both setups: requests per second
+    // against plain EF Core, the cost of each request, 16 concurrent flows, and the bytes of a cached row.
+    private static async Task PerRequestReadsAsync(TimeSpan round)
+    {
+        foreach (string setup in new[] { "postgres", "sqlite" })
+        {
+            foreach (int k in new[] { 1, 10, 100 })
+            {
+                var reads = new PerRequestReadBenchmarks { Setup = setup, K = k };
+                reads.GlobalSetup();
+                try
+                {
+                    string what = Invariant($"{setup}, K = {k}");
+                    Report($"{what}: plain EF Core vs SharedEntities from the entity cache (requests/s)", 1,
+                        await CompareAsync(round, async () => await reads.Plain(), async () => await reads.SharedFromCache()));
+                    Report($"{what}: plain EF Core vs SharedEntities ordinary query (requests/s)", 1,
+                        await CompareAsync(round, async () => await reads.Plain(), async () => await reads.SharedQuery()));
+                    Report($"{what}: AsNoTracking vs SharedEntities from the entity cache (requests/s)", 1,
+                        await CompareAsync(round, async () => await reads.PlainNoTracking(), async () => await reads.SharedFromCache()));
+                    Report($"{what}: plain EF Core vs AsNoTracking (requests/s)", 1,
+                        await CompareAsync(round, async () => await reads.Plain(), async () => await reads.PlainNoTracking()));
+                    if (k == 10)
+                    {
+                        const int flows = 16;
+                        Report($"{what}, {flows} concurrent flows: plain EF Core vs SharedEntities from the entity cache (requests/s)", 1,
+                            await CompareAsync(round, () => Concurrently(flows, n => reads.PlainAsync(reads.KeysOf(n), tracking: true)), () => Concurrently(flows, n => reads.SharedFromCacheAsync(reads.KeysOf(n))), flows));
+                        Console.WriteLine(Invariant($"{setup}: {await reads.BytesPerCachedRowAsync():N0} bytes per cached row (1,000 rows of one long version and a short title)"));
+                    }
+                }
+                finally
+                {
+                    reads.Cleanup();
+                }
+            }
+        }
+    }
+
+    // One operation of the driver = one request on each of `flows` concurrent flows (so ops/s × flows = requests/s).
+    private static async ValueTask Concurrently(int flows, Func<long, Task<int>> request)
+    {
+        var tasks = new Task[flows];
+        long first = Interlocked.Add(ref s_concurrentRequests, flows) - flows;
+        for (int i = 0; i < flows; i++)
+        {
+            long n = first + i;
+            tasks[i] = Task.Run(() => request(n));
+        }
+
+        await Task.WhenAll(tasks);
+    }
+
     /// <summary>Operations per second of each side, each run for <see cref="Rounds"/> rounds of <paramref name="round"/>, alternating.</summary>
-    private static async Task<(double Baseline, double Measured)> CompareAsync(TimeSpan round, Func<ValueTask> baseline, Func<ValueTask> measured)
+    private static async Task<(double Baseline, double Measured)> CompareAsync(TimeSpan round, Func<ValueTask> baseline, Func<ValueTask> measured, int perOperation = 1)
     {
         await RunForAsync(TimeSpan.FromMilliseconds(200), baseline); // warm up both
         await RunForAsync(TimeSpan.FromMilliseconds(200), measured);
@@ -155,7 +213,7 @@ internal static class Driver
             measuredTime += time;
         }
 
-        return (baselineOps / baselineTime.TotalSeconds, measuredOps / measuredTime.TotalSeconds);
+        return (perOperation * baselineOps / baselineTime.TotalSeconds, perOperation * measuredOps / measuredTime.TotalSeconds);
     }
 
     private static async Task<(long Operations, TimeSpan Time)> RunForAsync(TimeSpan duration, Func<ValueTask> operation)

@@ -2,7 +2,7 @@ using System.Diagnostics.Metrics;
 
 namespace SharedEntities.Benchmarks;
 
-/// <summary>Counts the memcached client's round trips (its <c>sharedentities.memcached.round_trips</c> counter) during a run.</summary>
+/// <summary>Counts the memcached client's round trips (its <c>sharedentities.memcached.round_trips</c> counter), or other counters, during a run.</summary>
 internal static class RoundTrips
 {
     public static long Count(Action run) => CountAsync(() =>
@@ -11,14 +11,17 @@ internal static class RoundTrips
         return Task.CompletedTask;
     }).GetAwaiter().GetResult();
 
-    public static async Task<long> CountAsync(Func<Task> run)
+    public static Task<long> CountAsync(Func<Task> run) => CountAsync(run, "sharedentities.memcached.round_trips");
+
+    /// <summary>The sum of the measurements of the counters named <paramref name="instruments"/> during <paramref name="run"/>.</summary>
+    public static async Task<long> CountAsync(Func<Task> run, params string[] instruments)
     {
         long trips = 0;
         using var listener = new MeterListener
         {
             InstrumentPublished = (instrument, l) =>
             {
-                if (instrument.Name == "sharedentities.memcached.round_trips")
+                if (instruments.Contains(instrument.Name))
                 {
                     l.EnableMeasurementEvents(instrument);
                 }
