@@ -62,6 +62,7 @@ public sealed class SampleTests
         Assert.True(summary["commits"] > 0, run.ToString());
         Assert.True(summary["recalcs_aborted"] >= 1, run.ToString());
         Assert.True(summary["deletes_noticed"] >= 1, run.ToString());
+        Assert.True(summary["served_from_cache"] > 0, run.ToString()); // requests read by key from the entity cache
     }
 }
 

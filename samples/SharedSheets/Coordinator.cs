@@ -17,6 +17,7 @@ internal sealed class Coordinator(SampleOptions options, TextWriter output)
     private static readonly TimeSpan CounterTimeLimit = TimeSpan.FromMinutes(2);
 
     private int _commits, _lostUpdates, _staleAccepted, _recalcsAborted, _deletesNoticed;
+    private long _servedFromCache;
 
     /// <summary>0 when every guarantee held, 1 when one was violated.</summary>
     public async Task<int> RunAsync()
@@ -42,6 +43,10 @@ internal sealed class Coordinator(SampleOptions options, TextWriter output)
                 await DjangoStoryAsync(workers[0], workers[1]);
                 output.WriteLine();
                 await CounterAsync(workers, deployment, folder);
+                foreach (WorkerProcess worker in workers)
+                {
+                    _servedFromCache += Entity(await worker.SendAsync("stats")).Version;
+                }
             }
             finally
             {
@@ -60,7 +65,7 @@ internal sealed class Coordinator(SampleOptions options, TextWriter output)
 
         output.WriteLine();
         output.WriteLine(Invariant(
-            $"summary: processes={options.Processes} commits={_commits} lost_updates={_lostUpdates} stale_accepted={_staleAccepted} recalcs_aborted={_recalcsAborted} deletes_noticed={_deletesNoticed}"));
+            $"summary: processes={options.Processes} commits={_commits} lost_updates={_lostUpdates} stale_accepted={_staleAccepted} recalcs_aborted={_recalcsAborted} deletes_noticed={_deletesNoticed} served_from_cache={_servedFromCache}"));
         return _lostUpdates == 0 && _staleAccepted == 0 ? 0 : 1;
     }
 
@@ -98,30 +103,32 @@ internal sealed class Coordinator(SampleOptions options, TextWriter output)
             bool fresh = title == "Budget 2027" && version == renamed;
             _staleAccepted += fresh ? 0 : 1;
             Say(reader, fresh
-                ? $"its next scope reads \"{title}\" (version {version}): reloaded once, because the token moved on"
-                : $"its next scope reads \"{title}\" (version {version}): STALE, version {renamed} was committed");
+                ? $"its next request reads \"{title}\" (version {version}): loaded from the database, because the token moved on past its cached row"
+                : $"its next request reads \"{title}\" (version {version}): STALE, version {renamed} was committed");
         }
 
         foreach (WorkerProcess worker in workers.Skip(1))
         {
-            _ = Entity(await worker.SendAsync($"read {Scratch}"));
+            _ = Entity(await worker.SendAsync($"hold {Scratch}"));
         }
+
+        output.WriteLine($"   every other process keeps its sheet {Scratch} object across requests; the context that loaded it is disposed");
 
         string deleted = await writer.SendAsync($"delete {Scratch}");
         _commits++;
         Say(writer, $"deletes sheet {Scratch} (\"{deleted["ok ".Length..]}\") and commits");
         foreach (WorkerProcess reader in workers.Skip(1))
         {
-            string reply = await reader.SendAsync($"read {Scratch}");
+            string reply = await reader.SendAsync($"read-held {Scratch}");
             if (reply == "deleted")
             {
                 _deletesNoticed++;
-                Say(reader, $"touches its copy of sheet {Scratch}: EntityDeletedException, the delete is noticed");
+                Say(reader, $"touches its kept copy of sheet {Scratch}: EntityDeletedException, the delete is noticed");
             }
             else
             {
                 _staleAccepted++;
-                Say(reader, $"touches its copy of sheet {Scratch}: STALE, still reads \"{Entity(reply).Title}\"");
+                Say(reader, $"touches its kept copy of sheet {Scratch}: STALE, still reads \"{Entity(reply).Title}\"");
             }
         }
     }

@@ -1,5 +1,6 @@
 using System.Data;
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using System.Globalization;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
@@ -11,18 +12,33 @@ namespace SharedSheets;
 
 /// <summary>
 /// One process of the sample, driven by the coordinator over standard input: one command per line, one reply line
-/// per command (<c>progress …</c> lines may come before a reply). It keeps its entities for its whole life, the way
-/// an application keeps objects in memory: every read goes through the generated accessors, which check in a fresh
-/// scope whether another process moved the sheet on.
+/// per command (<c>progress …</c> lines may come before a reply). It serves each command the way a web server serves a
+/// request: a fresh scope and a new context, and the sheet read by key (<c>FindSharedAsync</c>), which the process-wide
+/// entity cache answers with one store round trip while no other process has moved the sheet on. One story keeps a
+/// sheet object across commands instead (<c>hold</c>), the way an application keeps an object in memory: its context
+/// is long gone when another process deletes the row, and touching it still notices.
 /// </summary>
 internal sealed class Worker(Deployment deployment, TextReader input, TextWriter output, bool breakGuarantee)
 {
     private readonly Dictionary<int, Sheet> _held = [];
+    private long _servedFromCache;
 
     public async Task<int> RunAsync()
     {
         using Coherence coherence = deployment.CreateCoherence();
-        await using SheetsContext db = deployment.CreateContext(coherence);
+        using var cacheHits = new MeterListener
+        {
+            InstrumentPublished = (instrument, listener) =>
+            {
+                if (instrument.Meter.Name == SharedEntitiesMetrics.MeterName && instrument.Name == "sharedentities.cache.hits")
+                {
+                    listener.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        cacheHits.SetMeasurementEventCallback<long>((_, value, _, _) => Interlocked.Add(ref _servedFromCache, value));
+        cacheHits.Start();
+        Func<SheetsContext> db = () => deployment.CreateContext(coherence); // one context per command, as per request
         while (await input.ReadLineAsync() is { } line)
         {
             string[] words = line.Split(' ', 3);
@@ -37,6 +53,9 @@ internal sealed class Worker(Deployment deployment, TextReader input, TextWriter
                 reply = words[0] switch
                 {
                     "read" => await ReadAsync(coherence, db, Id(words)),
+                    "hold" => await HoldAsync(coherence, db, Id(words)),
+                    "read-held" => await ReadHeldAsync(coherence, Id(words)),
+                    "stats" => Invariant($"ok {Interlocked.Read(ref _servedFromCache)}"),
                     "rename" => await RenameAsync(coherence, db, Id(words), words[2]),
                     "delete" => await DeleteAsync(coherence, db, Id(words)),
                     "recalculate" => await RecalculateAsync(coherence, db, Id(words)),
@@ -56,11 +75,29 @@ internal sealed class Worker(Deployment deployment, TextReader input, TextWriter
         return 0;
     }
 
-    /// <summary>The seed's read: the sheet's title, checked in a fresh scope (reloaded once if another process moved it on).</summary>
-    private async Task<string> ReadAsync(Coherence coherence, SheetsContext db, int id)
+    /// <summary>The seed's read: the sheet's title, in a fresh scope and a new context (from the cache if it has not moved on).</summary>
+    private static async Task<string> ReadAsync(Coherence coherence, Func<SheetsContext> newContext, int id)
     {
         await using FreshScope scope = coherence.BeginScope();
-        Sheet sheet = await HeldAsync(db, id);
+        await using SheetsContext db = newContext();
+        return await db.Sheets.FindSharedAsync(id) is { } sheet ? Invariant($"ok {sheet.Version} {sheet.Title}") : "deleted";
+    }
+
+    /// <summary>Reads the sheet through a context that is disposed at once, and keeps the object for later commands.</summary>
+    private async Task<string> HoldAsync(Coherence coherence, Func<SheetsContext> newContext, int id)
+    {
+        await using FreshScope scope = coherence.BeginScope();
+        await using SheetsContext db = newContext();
+        Sheet sheet = await db.Sheets.FindSharedAsync(id) ?? throw new InvalidOperationException($"No sheet {id}.");
+        _held[id] = sheet;
+        return Invariant($"ok {sheet.Version} {sheet.Title}");
+    }
+
+    /// <summary>Touches the kept object in a fresh scope: it is checked (and reloaded) on a connection of the runtime's own.</summary>
+    private async Task<string> ReadHeldAsync(Coherence coherence, int id)
+    {
+        await using FreshScope scope = coherence.BeginScope();
+        Sheet sheet = _held[id];
         try
         {
             string title = sheet.Title;
@@ -73,10 +110,11 @@ internal sealed class Worker(Deployment deployment, TextReader input, TextWriter
         }
     }
 
-    private async Task<string> RenameAsync(Coherence coherence, SheetsContext db, int id, string title)
+    private static async Task<string> RenameAsync(Coherence coherence, Func<SheetsContext> newContext, int id, string title)
     {
         await using FreshScope scope = coherence.BeginScope();
-        Sheet sheet = await HeldAsync(db, id);
+        await using SheetsContext db = newContext();
+        Sheet sheet = await FindAsync(db, id);
         string before = sheet.Title;
         sheet.Title = title;
         sheet.LastModified = DateTime.UtcNow;
@@ -84,14 +122,14 @@ internal sealed class Worker(Deployment deployment, TextReader input, TextWriter
         return Invariant($"ok {sheet.Version} {before}");
     }
 
-    private async Task<string> DeleteAsync(Coherence coherence, SheetsContext db, int id)
+    private static async Task<string> DeleteAsync(Coherence coherence, Func<SheetsContext> newContext, int id)
     {
         await using FreshScope scope = coherence.BeginScope();
-        Sheet sheet = await HeldAsync(db, id);
+        await using SheetsContext db = newContext();
+        Sheet sheet = await FindAsync(db, id);
         string title = sheet.Title;
         db.Sheets.Remove(sheet);
         await db.SaveChangesSharedAsync(); // DELETE … WHERE Version = @v, then the tombstone
-        _held.Remove(id);
         return "ok " + title;
     }
 
@@ -100,10 +138,11 @@ internal sealed class Worker(Deployment deployment, TextReader input, TextWriter
     /// "continue" (meanwhile another process edits the sheet), then writes its result. The version-guarded write
     /// refuses it: <see cref="StaleEntityException"/>, and the other process's edit is kept.
     /// </summary>
-    private async Task<string> RecalculateAsync(Coherence coherence, SheetsContext db, int id)
+    private async Task<string> RecalculateAsync(Coherence coherence, Func<SheetsContext> newContext, int id)
     {
         await using FreshScope scope = coherence.BeginScope();
-        Sheet sheet = await HeldAsync(db, id);
+        await using SheetsContext db = newContext();
+        Sheet sheet = await FindAsync(db, id);
         DateTime started = sheet.LastModified;
         decimal total = sheet.Total * 1.1m; // the "long recalculation"
         Reply(Invariant($"started {sheet.Version} {started:O}"));
@@ -126,9 +165,15 @@ internal sealed class Worker(Deployment deployment, TextReader input, TextWriter
     /// PostgreSQL, a deferred transaction on SQLite), so the database can only return the old row. SharedEntities
     /// refuses with <see cref="StaleSnapshotException"/> instead of handing back the old value.
     /// </summary>
-    private async Task<string> RecalculateInSnapshotAsync(Coherence coherence, SheetsContext db, int id)
+    private async Task<string> RecalculateInSnapshotAsync(Coherence coherence, Func<SheetsContext> newContext, int id)
     {
-        Sheet sheet = await HeldAsync(db, id);
+        await using SheetsContext db = newContext();
+        Sheet sheet;
+        await using (coherence.BeginScope())
+        {
+            sheet = await FindAsync(db, id);
+        }
+
         await using IDbContextTransaction transaction = await BeginSnapshotAsync(db);
         _ = await db.Sheets.AsNoTracking().Where(s => s.Id == id).Select(s => s.Version).SingleAsync(); // the first read fixes the snapshot
         Reply("started");
@@ -153,7 +198,7 @@ internal sealed class Worker(Deployment deployment, TextReader input, TextWriter
     /// The contended counter: read, increment, commit, retry on conflict. Logs every accepted read (version, time
     /// before its check) and every commit (version, time after it) for the coordinator's checker.
     /// </summary>
-    private async Task<string> CountAsync(Coherence coherence, SheetsContext db, int id, string arguments)
+    private async Task<string> CountAsync(Coherence coherence, Func<SheetsContext> newContext, int id, string arguments)
     {
         string[] parts = arguments.Split(' ', 3);
         int loops = int.Parse(parts[0], CultureInfo.InvariantCulture);
@@ -161,10 +206,10 @@ internal sealed class Worker(Deployment deployment, TextReader input, TextWriter
         await using var log = new StreamWriter(parts[2]);
         if (breakGuarantee)
         {
-            return await CountUnguardedAsync(db, id, loops, limit);
+            await using SheetsContext unguarded = newContext();
+            return await CountUnguardedAsync(unguarded, id, loops, limit);
         }
 
-        Sheet sheet = await HeldAsync(db, id);
         int commits = 0, conflicts = 0;
         var clock = Stopwatch.StartNew();
         for (int attempt = 0; commits < loops && attempt < loops * 20 && clock.Elapsed < limit; attempt++)
@@ -172,8 +217,10 @@ internal sealed class Worker(Deployment deployment, TextReader input, TextWriter
             try
             {
                 await using FreshScope scope = coherence.BeginScope();
+                await using SheetsContext db = newContext();
                 long checkBegan = DateTime.UtcNow.Ticks;
-                long edits = sheet.Edits; // the check: reloads if another process committed
+                Sheet sheet = await FindAsync(db, id); // from the cache if no other process committed since; else loaded
+                long edits = sheet.Edits;
                 await log.WriteLineAsync(Invariant($"read {sheet.Version} {checkBegan}"));
                 sheet.Edits = edits + 1;
                 await db.SaveChangesSharedAsync();
@@ -186,7 +233,7 @@ internal sealed class Worker(Deployment deployment, TextReader input, TextWriter
             }
             catch (StaleEntityException)
             {
-                conflicts++; // another process committed first; nothing was written; the next scope reloads
+                conflicts++; // another process committed first; nothing was written; the next request reads the new row
             }
         }
 
@@ -208,16 +255,8 @@ internal sealed class Worker(Deployment deployment, TextReader input, TextWriter
         return Invariant($"ok {commits} 0");
     }
 
-    private async Task<Sheet> HeldAsync(SheetsContext db, int id)
-    {
-        if (!_held.TryGetValue(id, out Sheet? sheet))
-        {
-            sheet = await db.Sheets.SingleAsync(s => s.Id == id);
-            _held[id] = sheet;
-        }
-
-        return sheet;
-    }
+    private static async Task<Sheet> FindAsync(SheetsContext db, int id) =>
+        await db.Sheets.FindSharedAsync(id) ?? throw new InvalidOperationException($"No sheet {id}.");
 
     private static async Task<IDbContextTransaction> BeginSnapshotAsync(SheetsContext db)
     {
