@@ -244,10 +244,10 @@ internal sealed class EfSession : Session
     internal override Task<Counter?> LoadAsync(int id) => ReadByKeyAsync(id);
 
     /// <summary>
-    /// THE EF Core read by key of the workers, the one place to change when the integration's shared read by key
-    /// (<c>FindSharedAsync</c>) is to be used instead: for now an ordinary query (<c>FindAsync</c> in half the flows,
-    /// <c>Where</c> in the others), whose rows count as checked in the scope that read them.
+    /// The EF Core read by key of the short-lived flows: the entity cache's path (<c>FindSharedAsync</c>: served when
+    /// the store vouches for the cached version, else one query) in half the flows, an ordinary query (<c>Where</c>),
+    /// whose rows count as checked in the scope that read them and fill the cache, in the others.
     /// </summary>
     private Task<Counter?> ReadByKeyAsync(int id) =>
-        _byFind ? _context.Counters.FindAsync(id).AsTask() : _context.Counters.Where(c => c.Id == id).SingleOrDefaultAsync();
+        _byFind ? _context.Counters.FindSharedAsync(id).AsTask() : _context.Counters.Where(c => c.Id == id).SingleOrDefaultAsync();
 }
