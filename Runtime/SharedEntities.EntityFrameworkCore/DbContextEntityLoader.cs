@@ -364,11 +364,11 @@ public sealed class DbContextEntityLoader : IEntityLoader
     /// The loader of one runtime, model and database that serves the entities of disposed contexts: over connections
     /// to the same database as the contexts' (<see cref="DbDialect.CreateCheckConnection"/>), thread-safe.
     /// </summary>
-    private sealed class KeptEntities(DbEntityLoader? loader, HashSet<Type> owners, string why)
+    private sealed class KeptEntities(Lazy<DbEntityLoader>? loader, HashSet<Type> owners, string why)
     {
-        /// <summary>The loader.</summary>
+        /// <summary>The loader, made on first use (a model whose mappings the loader cannot build fails then, not when a context is created).</summary>
         /// <exception cref="InvalidOperationException">No connection to the context's database can be made.</exception>
-        public DbEntityLoader Loader => loader ?? throw new InvalidOperationException(why);
+        public DbEntityLoader Loader => loader?.Value ?? throw new InvalidOperationException(why);
 
         public static KeptEntities Create(Coherence coherence, DbDialect dialect, IModel model, DbConnection connection, string? connectionString)
         {
@@ -390,7 +390,7 @@ public sealed class DbContextEntityLoader : IEntityLoader
             }
 
             var dataSource = new ClonedConnections(prototype, dialect, connectionString);
-            return new KeptEntities(new DbEntityLoader(coherence, dataSource, dialect, Mappings(model)) { OffersToCache = false }, owners, "");
+            return new KeptEntities(new Lazy<DbEntityLoader>(() => new DbEntityLoader(coherence, dataSource, dialect, Mappings(model)) { OffersToCache = false }), owners, "");
         }
 
         /// <summary>The loader, for a reload of <paramref name="entities"/>, which must not own data of their own.</summary>

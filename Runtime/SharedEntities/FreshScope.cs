@@ -341,7 +341,8 @@ public sealed class FreshScope : IDisposable, IAsyncDisposable
     private static InvalidOperationException HeldByAnotherFlow(SharedEntityState state) => new(
         $"{state.Type.Name} {state.Entity.SharedKey} is held by a scope of another flow that is still open: one entity instance serves one " +
         "flow at a time (its values are reloaded in place, and its writes belong to one scope). Each flow must read its own instance: find " +
-        "it by key in the flow's scope (DbEntityLoader.FindAsync, or a query of the flow's DbContext; the entity cache makes that cheap) " +
+        "it by key in the flow's scope (FindSharedAsync on the flow's DbContext, DbEntityLoader.FindAsync, or a query; the entity cache makes " +
+        "that cheap) " +
         "instead of sharing one object, held in a static or a singleton, between concurrent requests.");
 
     private async ValueTask CheckPendingAsync(bool async, CancellationToken cancellationToken)
