@@ -280,8 +280,8 @@ public sealed class EntityCache
         Log.DamagedToken(_coherence.Logger, probe.SharedType.Name, _coherence.KeyForLog(_coherence.StoreKeyOf(probe)), found, why);
     }
 
-    // The lease winner's fill (docs/protocol.md, "Fill"): the versions under a lock that keeps writers out, a fill by
-    // CAS of each, then the release. A row whose version is the cached one is served: it is the committed row.
+    // The lease winner's fill (LockedFill): a row whose version under the lock is the cached one is served: it is the
+    // committed row. A lock wait that timed out gives the lease up, as a check does, and the rows are loaded instead.
     private async ValueTask<int> FillAsync(
         IEntityLoader loader,
         List<int> fills,
@@ -294,60 +294,22 @@ public sealed class EntityCache
         bool async,
         CancellationToken cancellationToken)
     {
-        IVersionedSharedEntity[] entities = [.. fills.Select(j => (IVersionedSharedEntity)probes[indexes[j]])];
-        IVersionLock versionLock;
-        try
-        {
-            versionLock = async
-                ? await loader.LockVersionsAsync(entities, cancellationToken).ConfigureAwait(false)
-                : loader.LockVersions(entities);
-        }
-        catch (DatabaseWaitTimeoutException timedOut)
-        {
-            // As a check does: give the lease up (its placeholder expires) and load the rows instead.
-            Log.LeaseFillTimedOut(_coherence.Logger, timedOut.EntityName, entities.Length, timedOut);
-            _coherence.Metrics.Fallbacks.Add(entities.Length);
-            return 0;
-        }
-
+        IReadOnlyList<long?>? versions = await LockedFill.RunAsync(
+            _coherence,
+            loader,
+            [.. fills.Select(j => (IVersionedSharedEntity)probes[indexes[j]])],
+            [.. fills.Select(j => keys[j])],
+            [.. fills.Select(j => reads[j].Cas)],
+            async,
+            cancellationToken).ConfigureAwait(false);
         int hits = 0;
-        try
+        for (int f = 0; versions is not null && f < fills.Count; f++)
         {
-            var batch = new StoreBatch();
-            for (int f = 0; f < fills.Count; f++)
+            int j = fills[f];
+            if (versions[f] == rows[j].Version)
             {
-                if (versionLock.Versions[f] is { } version)
-                {
-                    int j = fills[f];
-                    batch.Add(new StoreOperation(
-                        StoreOperationKind.Fill, keys[j], SharedToken.Clean(version).Value, Cas: reads[j].Cas, Ttl: _coherence.Options.TokenTtlFor(probes[indexes[j]].SharedType.Name)));
-                }
-            }
-
-            if (batch.Count > 0)
-            {
-                await _coherence.ExecuteAsync(batch, async, cancellationToken).ConfigureAwait(false);
-            }
-
-            for (int f = 0; f < fills.Count; f++)
-            {
-                int j = fills[f];
-                if (versionLock.Versions[f] == rows[j].Version)
-                {
-                    served[indexes[j]] = rows[j];
-                    hits++;
-                }
-            }
-        }
-        finally
-        {
-            if (async)
-            {
-                await versionLock.DisposeAsync().ConfigureAwait(false);
-            }
-            else
-            {
-                versionLock.Dispose();
+                served[indexes[j]] = rows[j];
+                hits++;
             }
         }
 

@@ -209,20 +209,18 @@ internal static class FreshnessCheck
         {
             int[] indexes = [.. group];
             IVersionedSharedEntity[] entities = [.. indexes.Select(i => (IVersionedSharedEntity)states[i].Entity)];
-            IVersionLock versionLock;
-            try
+            IReadOnlyList<long?>? versions = await LockedFill.RunAsync(
+                coherence,
+                group.Key,
+                entities,
+                [.. indexes.Select(i => states[i].StoreKey)],
+                [.. indexes.Select(i => verdicts[i].Cas)],
+                async,
+                cancellationToken).ConfigureAwait(false);
+            if (versions is null)
             {
-                versionLock = async
-                    ? await group.Key.LockVersionsAsync(entities, cancellationToken).ConfigureAwait(false)
-                    : group.Key.LockVersions(entities);
-            }
-            catch (DatabaseWaitTimeoutException timedOut) when (!group.Key.ReadsInTransaction)
-            {
-                // A writer holds the rows longer than DatabaseWaitTimeout. Give up the lease: filling without the lock
-                // could publish a version its commit is about to replace, and the placeholder sends the other readers
-                // to the database until it expires (LeaseTtl). A plain version read needs no lock.
-                Log.LeaseFillTimedOut(coherence.Logger, timedOut.EntityName, indexes.Length, timedOut);
-                coherence.Metrics.Fallbacks.Add(indexes.Length);
+                // A writer holds the rows longer than DatabaseWaitTimeout: the lease is given up, and the placeholder
+                // sends the other readers to the database until it expires (LeaseTtl). A plain version read needs no lock.
                 foreach (int i in indexes)
                 {
                     verdicts[i] = Verdict.AskDatabase;
@@ -232,42 +230,11 @@ internal static class FreshnessCheck
                 continue;
             }
 
-            try
+            // A missing row filled nothing: its deletion's token is gone, and the placeholder sends the other readers to
+            // the database until it expires.
+            for (int j = 0; j < indexes.Length; j++)
             {
-                // A missing row fills nothing: its deletion's token is gone, and the placeholder sends the other
-                // readers to the database until it expires. A failed fill costs nothing but a later miss: the
-                // versions below come from the database either way.
-                var fills = new StoreBatch();
-                for (int j = 0; j < indexes.Length; j++)
-                {
-                    SharedEntityState state = states[indexes[j]];
-                    if (versionLock.Versions[j] is { } version)
-                    {
-                        fills.Add(new StoreOperation(
-                            StoreOperationKind.Fill, state.StoreKey, SharedToken.Clean(version).Value, Cas: verdicts[indexes[j]].Cas, Ttl: coherence.Options.TokenTtlFor(state.Type.Name)));
-                    }
-                }
-
-                if (fills.Count > 0)
-                {
-                    await coherence.ExecuteAsync(fills, async, cancellationToken).ConfigureAwait(false);
-                }
-
-                for (int j = 0; j < indexes.Length; j++)
-                {
-                    verdicts[indexes[j]] = FromDatabaseVersion(coherence, states[indexes[j]], versionLock.Versions[j]);
-                }
-            }
-            finally
-            {
-                if (async)
-                {
-                    await versionLock.DisposeAsync().ConfigureAwait(false);
-                }
-                else
-                {
-                    versionLock.Dispose();
-                }
+                verdicts[indexes[j]] = FromDatabaseVersion(coherence, states[indexes[j]], versions[j]);
             }
         }
 
