@@ -251,6 +251,27 @@ public abstract class EntityCacheTests : IDisposable
     }
 
     [Fact]
+    public async Task An_applications_own_materialization_interceptor_still_runs_and_the_rows_still_fill_the_cache_whichever_options_come_first()
+    {
+        Seed(1, "Ada");
+        Coherence process = NewProcess();
+        var seen = new MaterializedNames();
+        var options = new DbContextOptionsBuilder<CacheContext>();
+        options.UseSharedEntities(process, Dialect).AddInterceptors(seen); // before the provider's options
+        Configure(options);
+        using (var context = new CacheContext(options.Options))
+        {
+            await using (process.BeginScope())
+            {
+                Assert.Equal("Ada", (await context.Profiles.AsNoTracking().SingleAsync()).Name); // read in the scope: attached
+            }
+        }
+
+        Assert.Equal(["Ada"], seen.Names);
+        Assert.Equal(1, process.Cache.Find(process.StoreKeyOf(new Profile { Id = 1 }))?.Version);
+    }
+
+    [Fact]
     public async Task Pooled_contexts_fill_and_use_the_cache_on_every_lease()
     {
         SeedNumbered(3);
@@ -482,6 +503,17 @@ public abstract class EntityCacheTests : IDisposable
     }
 
     protected abstract void Configure(DbContextOptionsBuilder options);
+
+    private sealed class MaterializedNames : IMaterializationInterceptor
+    {
+        public List<string> Names { get; } = [];
+
+        public object InitializedInstance(MaterializationInterceptionData materializationData, object entity)
+        {
+            Names.Add(((Profile)entity).Name);
+            return entity;
+        }
+    }
 
     /// <summary>Begins, in <paramref name="context"/>, a transaction whose snapshot is taken now (REPEATABLE READ); disposing rolls it back.</summary>
     protected abstract IDisposable BeginSnapshot(CacheContext context);

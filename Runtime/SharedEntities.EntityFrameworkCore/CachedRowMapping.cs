@@ -7,7 +7,6 @@ using System.Runtime.InteropServices;
 using System.Text;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.ChangeTracking;
-using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.EntityFrameworkCore.Metadata;
 using SharedEntities.Caching;
 
@@ -105,19 +104,22 @@ internal sealed class CachedRowMapping
     public static CachedRowMapping For(IEntityType entityType) =>
         entityType.GetOrAddRuntimeAnnotationValue(AnnotationName, static type => new CachedRowMapping(type!), entityType);
 
+    /// <summary>The properties whose values a cached row holds, in its order: every property of the entity type, shadow ones included.</summary>
+    public IReadOnlyList<IProperty> Properties => _properties;
+
     /// <summary>
-    /// The row a query just materialized, every property's value (shadow ones included) as EF Core read it, mutable
-    /// ones copied: the cache keeps no object the query's instance holds.
+    /// The row a query just materialized: <paramref name="values"/> holds every property's value (in the order of
+    /// <see cref="Properties"/>) as EF Core read it; mutable ones are copied in place, so the cache keeps no object the
+    /// query's instance holds.
     /// </summary>
-    public CachedEntity Capture(MaterializationInterceptionData data)
+    public CachedEntity Capture(object?[] values)
     {
-        var row = new object?[_properties.Length];
-        for (int i = 0; i < row.Length; i++)
+        for (int i = 0; i < values.Length; i++)
         {
-            row[i] = Copy(i, data.GetPropertyValue(_properties[i]));
+            values[i] = Copy(i, values[i]);
         }
 
-        return RowOf(row);
+        return RowOf(values);
     }
 
     /// <summary>A new instance with only its key set: what <see cref="EntityCache.ServeAsync"/> takes for each key.</summary>

@@ -1,7 +1,6 @@
 using System.Runtime.CompilerServices;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.ChangeTracking;
-using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.EntityFrameworkCore.Metadata;
 using SharedEntities.Caching;
 
@@ -35,25 +34,21 @@ internal sealed class ContextReads
             ?? throw new InvalidOperationException($"The context {c.GetType().Name} was not set up with UseSharedEntities.")).CreateReads(c));
 
     /// <summary>
-    /// A query materialized <paramref name="entity"/>: attached as just read (in a scope and outside every transaction
-    /// it counts as checked) and, read outside every transaction, its row is offered to the cache. The row is taken
-    /// from the materialization itself, shadow values included, for tracking and no-tracking queries alike; not from
-    /// <c>ChangeTracker.Tracked</c>, whose handlers a pooled context loses when it is returned to its pool.
+    /// A query materialized <paramref name="entity"/> from <paramref name="row"/> (its values in the order of the
+    /// <paramref name="mapping"/>'s <see cref="CachedRowMapping.Properties"/>, shadow ones included; <see langword="null"/> for a type the cache cannot
+    /// keep): attached as just read (in a scope and outside every transaction it counts as checked) and, read outside
+    /// every transaction, its row is offered to the cache. Tracking and no-tracking queries alike.
     /// </summary>
-    public void Materialized(ISharedEntity entity, MaterializationInterceptionData data)
+    public void Materialized(ISharedEntity entity, CachedRowMapping mapping, object?[]? row)
     {
         _coherence.AttachFresh(entity, _loader);
         EntityCache cache = _coherence.Cache;
-        if (!cache.Caches(entity.SharedType) || _loader.ReadsInTransaction)
+        if (row is null || !cache.Caches(entity.SharedType) || _loader.ReadsInTransaction)
         {
             return; // inside a transaction the row may hold the transaction's own uncommitted writes
         }
 
-        CachedRowMapping mapping = CachedRowMapping.For(data.EntityType);
-        if (mapping.CanCache)
-        {
-            cache.Offer(_coherence.StoreKeyOf(entity), entity.SharedType, mapping.Capture(data));
-        }
+        cache.Offer(_coherence.StoreKeyOf(entity), entity.SharedType, mapping.Capture(row));
     }
 
     /// <summary>

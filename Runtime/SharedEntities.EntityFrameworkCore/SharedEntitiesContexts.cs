@@ -19,6 +19,7 @@ internal sealed class SharedEntitiesContexts(Coherence coherence, DbDialect? dia
 {
     private readonly ConditionalWeakTable<DbContext, ContextWritePath> _paths = [];
     private readonly ConditionalWeakTable<IModel, object> _cacheable = [];
+    private Tuple<Type, DbDialect>? _found; // a reference: read and replaced whole by concurrent contexts
 
     public Coherence Coherence => coherence;
 
@@ -65,13 +66,19 @@ internal sealed class SharedEntitiesContexts(Coherence coherence, DbDialect? dia
     /// <summary>
     /// The given dialect; else the first that supports the context's connection among those registered in the service
     /// provider given to <c>UseSharedEntities</c>, those registered in the context's application service provider, and
-    /// the built-in <see cref="DbDialect.PostgreSql"/>.
+    /// the built-in <see cref="DbDialect.PostgreSql"/>. Found once per connection type: the contexts of one set of
+    /// options share their application service provider.
     /// </summary>
     public DbDialect DialectOf(DbContext context)
     {
         if (dialect is not null)
         {
             return dialect;
+        }
+
+        if (_found is { } found && context.Database.IsRelational() && found.Item1 == context.Database.GetDbConnection().GetType())
+        {
+            return found.Item2;
         }
 
         if (!context.Database.IsRelational())
@@ -87,11 +94,13 @@ internal sealed class SharedEntitiesContexts(Coherence coherence, DbDialect? dia
         DbConnection connection = context.Database.GetDbConnection();
         IEnumerable<DbDialect> fromApplication =
             context.GetService<IDbContextOptions>().FindExtension<CoreOptionsExtension>()?.ApplicationServiceProvider?.GetServices<DbDialect>() ?? [];
-        return registered.Concat(fromApplication).Append(DbDialect.PostgreSql).FirstOrDefault(d => d.Supports(connection))
+        DbDialect supporting = registered.Concat(fromApplication).Append(DbDialect.PostgreSql).FirstOrDefault(d => d.Supports(connection))
             ?? throw new NotSupportedException(
                 $"SharedEntities has no dialect for the provider '{context.Database.ProviderName}' (connection {connection.GetType().FullName}). " +
                 "PostgreSQL (Npgsql) is built in. SQLite's comes with the SharedEntities.Sqlite package: call UseSqlite(…) or AddSqliteDialect() on " +
                 "the builder that AddSharedEntities returns and UseSharedEntities(serviceProvider), or pass SqliteDialect.Instance to UseSharedEntities. " +
                 "For another database, pass a DbDialect of your own to UseSharedEntities, or register it with AddDialect.");
+        _found = Tuple.Create(connection.GetType(), supporting);
+        return supporting;
     }
 }

@@ -55,7 +55,6 @@ public static class SharedEntitiesDbContextOptionsBuilderExtensions
             optionsBuilder.Options.FindExtension<SharedEntitiesOptionsExtension>() ?? new SharedEntitiesOptionsExtension());
         var contexts = new SharedEntitiesContexts(coherence, dialect, registered);
         return optionsBuilder.AddInterceptors(
-            SharedEntitiesMaterializationInterceptor.Instance,
             SharedEntitiesConnectionInterceptor.Instance,
             new SharedEntitiesSaveChangesInterceptor(contexts),
             new SharedEntitiesTransactionInterceptor(contexts));
