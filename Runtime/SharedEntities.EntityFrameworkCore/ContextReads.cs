@@ -34,10 +34,11 @@ internal sealed class ContextReads
             ?? throw new InvalidOperationException($"The context {c.GetType().Name} was not set up with UseSharedEntities.")).CreateReads(c));
 
     /// <summary>
-    /// A query materialized <paramref name="entity"/> from <paramref name="row"/> (its values in the order of the
-    /// <paramref name="mapping"/>'s <see cref="CachedRowMapping.Properties"/>, shadow ones included; <see langword="null"/> for a type the cache cannot
-    /// keep): attached as just read (in a scope and outside every transaction it counts as checked) and, read outside
-    /// every transaction, its row is offered to the cache. Tracking and no-tracking queries alike.
+    /// A query materialized <paramref name="entity"/> from <paramref name="row"/>: its values in the order of the
+    /// <paramref name="mapping"/>'s <see cref="CachedRowMapping.Properties"/>, shadow ones included, or
+    /// <see langword="null"/> for a type the cache cannot keep. Attached as just read (in a scope and outside every
+    /// transaction it counts as checked) and, read outside every transaction, its row is offered to the cache.
+    /// Tracking and no-tracking queries alike.
     /// </summary>
     public void Materialized(ISharedEntity entity, CachedRowMapping mapping, object?[]? row)
     {
