@@ -75,8 +75,7 @@ public sealed class EntityCache
     /// <summary>
     /// Offers a row just read from the database <b>outside every application transaction</b> (a read inside one may
     /// see the transaction's own uncommitted writes, whose version another commit may reuse after a rollback). Kept
-    /// unless the same or a newer version is cached already (one committed version is one row), or the type is not
-    /// cached.
+    /// unless a newer version is cached already, or the type is not cached.
     /// </summary>
     /// <param name="storeKey">The entity's store key (<see cref="Coherence.StoreKeyOf"/>).</param>
     /// <param name="type">The entity's type.</param>
@@ -92,7 +91,7 @@ public sealed class EntityCache
 
         // A concurrent offer of an older version may still land last: harmless, since a row is only ever served for a
         // clean token of exactly its version; it costs one load.
-        if (!_rows.TryGet(storeKey, out CachedEntity? held) || held.Version < row.Version || (held.Version == row.Version && held.Shape != row.Shape))
+        if (!_rows.TryGet(storeKey, out CachedEntity? held) || held.Version <= row.Version)
         {
             _rows.AddOrUpdate(storeKey, row);
         }
