@@ -123,8 +123,11 @@ internal static class FaultRun
             }
 
             IReadOnlyList<CounterRow> final = setup.ReadCounters();
+            IReadOnlyList<string> audit = setup.ReadAudit();
+            await File.WriteAllLinesAsync(Path.Combine(folder, "database-audit.tsv"), audit);
             List<ProcessHistory> histories = [.. all.Select(w => ProcessHistory.Load(w.Name, w.Settings.Log)), ProcessHistory.Load("test", faultLog)];
             HistoryReport report = HistoryChecker.Check(histories, initial, final);
+            notes.AddRange(UnloggedChanges(audit, histories));
             var result = new RunResult(plan, setup.Name, report, problems, notes, all.Count, clock.Elapsed - runStart, folder);
             await File.WriteAllTextAsync(Path.Combine(folder, "report.txt"),
                 result.Summary + string.Join('\n', report.Violations));
@@ -197,6 +200,24 @@ internal static class FaultRun
     /// before <paramref name="runEnd"/> or the plan's bound. Returns the faults that failed (the database was
     /// restarting, say): not a failed run, the check of the kinds counts only those that took effect.
     /// </summary>
+    // The database's changes of a counter's value that no history logged as a commit or an indeterminate commit of
+    // that version and value: the history checker reports what they break; these say which process made them.
+    private static IEnumerable<string> UnloggedChanges(IReadOnlyList<string> audit, List<ProcessHistory> histories)
+    {
+        HashSet<(int, long, long)> logged = [.. histories.SelectMany(h => h.Events)
+            .Where(e => e.Kind is EventKind.Commit or EventKind.Maybe).Select(e => (e.Key, e.Version, e.Value))];
+        foreach (string line in audit.Skip(1))
+        {
+            string[] f = line.Split('\t');
+            (int key, long fromValue, long version, long value) =
+                (int.Parse(f[1], CultureInfo.InvariantCulture), long.Parse(f[3], CultureInfo.InvariantCulture), long.Parse(f[4], CultureInfo.InvariantCulture), long.Parse(f[5], CultureInfo.InvariantCulture));
+            if (value != fromValue && !logged.Contains((key, version, value)))
+            {
+                yield return $"the database committed counter {key} version {f[2]} → {version}, value {fromValue} → {value} (audit #{f[0]}, by {f[6]}), which no history logged";
+            }
+        }
+    }
+
     private static async Task<List<string>> InjectAsync(IRunSetup setup, RunPlan plan, HistoryWriter log, Stopwatch clock, TimeSpan runEnd)
     {
         var failed = new List<string>();

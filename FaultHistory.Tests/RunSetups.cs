@@ -28,6 +28,13 @@ internal interface IRunSetup : IDisposable
 
     IReadOnlyList<CounterRow> ReadCounters();
 
+    /// <summary>
+    /// The database's own record of every change of a counter row, in commit order as far as the database tells it
+    /// (<see cref="ExternalFault.AuditHeader"/>): what a finding is checked against, since a row change no history
+    /// explains is either a worker that logged wrongly or a write the library reported as not made.
+    /// </summary>
+    IReadOnlyList<string> ReadAudit();
+
     /// <summary>Injects one fault of <paramref name="kind"/> (on counter <paramref name="key"/> where it targets one); throws if it could not.</summary>
     void Inject(string kind, int key, int keys, Random random);
 }
@@ -84,6 +91,23 @@ internal static class ExternalFault
 
     public const string SelectCounters = "SELECT \"Id\", \"Version\", \"Value\" FROM \"Counter\" ORDER BY \"Id\"";
 
+    /// <summary>The columns of <see cref="IRunSetup.ReadAudit"/>'s lines.</summary>
+    public const string AuditHeader = "seq\tcounter\tfrom_version\tfrom_value\tversion\tvalue\tby";
+
+    public const string SelectAudit =
+        "SELECT \"Seq\", \"Id\", \"OldVersion\", \"OldValue\", \"Version\", \"Value\", \"By\" FROM \"CounterAudit\" ORDER BY \"Seq\"";
+
+    public static List<string> AuditLines(System.Data.Common.DbDataReader reader)
+    {
+        var lines = new List<string> { AuditHeader };
+        while (reader.Read())
+        {
+            lines.Add(string.Join('\t', Enumerable.Range(0, reader.FieldCount).Select(i => Convert.ToString(reader.GetValue(i), CultureInfo.InvariantCulture))));
+        }
+
+        return lines;
+    }
+
     public static List<CounterRow> Rows(System.Data.Common.DbDataReader reader)
     {
         var rows = new List<CounterRow>();
@@ -123,16 +147,20 @@ internal sealed class PostgresMemcachedSetup : IRunSetup
         [ExternalFault.FlushAll, ExternalFault.DeleteTokens, ExternalFault.TokenAhead, ExternalFault.Damage, ExternalFault.MemcachedRestart, ExternalFault.MemcachedHang,
          ExternalFault.PostgresRestart];
 
-    public void CreateCounters(int keys) => Execute(_connectionString, ExternalFault.CreateTable(keys));
+    public void CreateCounters(int keys) => Execute(_connectionString, ExternalFault.CreateTable(keys) + Audit);
 
-    public IReadOnlyList<CounterRow> ReadCounters()
+    public IReadOnlyList<CounterRow> ReadCounters() => Query(ExternalFault.SelectCounters, ExternalFault.Rows);
+
+    public IReadOnlyList<string> ReadAudit() => Query(ExternalFault.SelectAudit, ExternalFault.AuditLines);
+
+    private T Query<T>(string sql, Func<System.Data.Common.DbDataReader, T> read)
     {
         using var connection = new NpgsqlConnection(_connectionString);
         connection.Open();
         using NpgsqlCommand select = connection.CreateCommand();
-        select.CommandText = ExternalFault.SelectCounters;
+        select.CommandText = sql;
         using NpgsqlDataReader reader = select.ExecuteReader();
-        return ExternalFault.Rows(reader);
+        return read(reader);
     }
 
     public void Inject(string kind, int key, int keys, Random random)
@@ -193,6 +221,16 @@ internal sealed class PostgresMemcachedSetup : IRunSetup
         }
     }
 
+    // Every committed change of a counter, with the worker's connection (its Application Name). The sequence is taken
+    // in the writing transaction, so its order is that of the row's changes (each holds the row lock until it commits).
+    private const string Audit =
+        "CREATE TABLE \"CounterAudit\" (\"Seq\" bigserial PRIMARY KEY, \"Id\" integer, \"OldVersion\" bigint, \"OldValue\" bigint, " +
+        "\"Version\" bigint, \"Value\" bigint, \"By\" text); " +
+        "CREATE FUNCTION counter_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN " +
+        "INSERT INTO \"CounterAudit\" (\"Id\", \"OldVersion\", \"OldValue\", \"Version\", \"Value\", \"By\") " +
+        "VALUES (NEW.\"Id\", OLD.\"Version\", OLD.\"Value\", NEW.\"Version\", NEW.\"Value\", current_setting('application_name')); RETURN NEW; END $$; " +
+        "CREATE TRIGGER counter_audit AFTER UPDATE ON \"Counter\" FOR EACH ROW EXECUTE FUNCTION counter_audit();";
+
     private string Admin() => new NpgsqlConnectionStringBuilder(_cluster.ConnectionString) { Pooling = false }.ToString();
 
     private static void Execute(string connectionString, string sql)
@@ -223,17 +261,29 @@ internal sealed class SqliteEmbeddedSetup(string folder) : IRunSetup
     {
         using SqliteConnection connection = Open();
         using SqliteCommand command = connection.CreateCommand();
-        command.CommandText = "PRAGMA journal_mode = WAL; " + ExternalFault.CreateTable(keys);
+        command.CommandText = "PRAGMA journal_mode = WAL; " + ExternalFault.CreateTable(keys) + Audit;
         command.ExecuteNonQuery();
     }
 
-    public IReadOnlyList<CounterRow> ReadCounters()
+    // Every committed change of a counter (one writer at a time holds the file: the rowid order is the commit order).
+    private const string Audit =
+        "CREATE TABLE \"CounterAudit\" (\"Seq\" INTEGER PRIMARY KEY AUTOINCREMENT, \"Id\" integer, \"OldVersion\" bigint, \"OldValue\" bigint, " +
+        "\"Version\" bigint, \"Value\" bigint, \"By\" text); " +
+        "CREATE TRIGGER counter_audit AFTER UPDATE ON \"Counter\" BEGIN " +
+        "INSERT INTO \"CounterAudit\" (\"Id\", \"OldVersion\", \"OldValue\", \"Version\", \"Value\", \"By\") " +
+        "VALUES (NEW.\"Id\", OLD.\"Version\", OLD.\"Value\", NEW.\"Version\", NEW.\"Value\", '-'); END;";
+
+    public IReadOnlyList<CounterRow> ReadCounters() => Query(ExternalFault.SelectCounters, ExternalFault.Rows);
+
+    public IReadOnlyList<string> ReadAudit() => Query(ExternalFault.SelectAudit, ExternalFault.AuditLines);
+
+    private T Query<T>(string sql, Func<System.Data.Common.DbDataReader, T> read)
     {
         using SqliteConnection connection = Open();
         using SqliteCommand select = connection.CreateCommand();
-        select.CommandText = ExternalFault.SelectCounters;
+        select.CommandText = sql;
         using SqliteDataReader reader = select.ExecuteReader();
-        return ExternalFault.Rows(reader);
+        return read(reader);
     }
 
     public void Inject(string kind, int key, int keys, Random random)

@@ -156,7 +156,14 @@ internal abstract class Session(Coherence coherence, bool shortLived) : IAsyncDi
     {
         int colon = settings.Database.IndexOf(':', StringComparison.Ordinal);
         database = settings.Database[(colon + 1)..];
-        return settings.Database.StartsWith("postgres:", StringComparison.Ordinal);
+        if (!settings.Database.StartsWith("postgres:", StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        // The database's audit of the counters names the process that changed a row (FaultHistory.Tests, RunSetups).
+        database = new NpgsqlConnectionStringBuilder(database) { ApplicationName = $"worker{settings.Worker}.{settings.Generation}" }.ToString();
+        return true;
     }
 
     internal static string SqliteConnectionString(string file) => $"Data Source={file};Default Timeout=30";
