@@ -31,7 +31,6 @@ namespace SharedEntities.EntityFrameworkCore;
 /// </remarks>
 public sealed class DbContextEntityLoader : IEntityLoader
 {
-    private static readonly MethodInfo MappingFor = typeof(DbEntityMapping).GetMethod(nameof(DbEntityMapping.For))!;
 
     // Per runtime, per model, dialect and database: the loader that serves the entities of disposed contexts.
     private static readonly ConditionalWeakTable<Coherence, ConcurrentDictionary<(IModel Model, DbDialect Dialect, string Database), KeptEntities>> Kept = [];
@@ -225,12 +224,15 @@ public sealed class DbContextEntityLoader : IEntityLoader
         return _inner;
     }
 
+    // One mapping per [SharedEntity] class of the model, with EF Core's value converters: a class derived from it (a
+    // TPH or TPT hierarchy) or a proxy of it is reloaded through it (its shared columns are the class's, in its table).
     private static List<DbEntityMapping> Mappings(IModel model)
     {
         var mappings = new List<DbEntityMapping>();
         foreach (IEntityType entityType in model.GetEntityTypes())
         {
-            if (SharedEntityConvention.SharedTypeOf(entityType.ClrType) is not { } shared || entityType.GetTableName() is not { } tableName)
+            if (SharedEntityConvention.SharedTypeOf(entityType.ClrType) is not { } shared || shared.ClrType != entityType.ClrType ||
+                entityType.GetTableName() is not { } tableName)
             {
                 continue;
             }
@@ -241,8 +243,16 @@ public sealed class DbContextEntityLoader : IEntityLoader
                 ?? throw new InvalidOperationException($"{entityType.DisplayName()}.{property} is not mapped to a column of {tableName}.");
 
             var columns = shared.Properties.ToDictionary(p => p.Name, p => Column(p.Name));
-            object?[] arguments = [tableName, Column(shared.KeyProperty), shared.VersionProperty is { } v ? Column(v) : null, columns];
-            mappings.Add((DbEntityMapping)MappingFor.MakeGenericMethod(entityType.ClrType).Invoke(null, arguments)!);
+            DbEntityMapping mapping = DbEntityMapping.ForType(entityType.ClrType, tableName, Column(shared.KeyProperty), shared.VersionProperty is { } v ? Column(v) : null, columns);
+            foreach (SharedPropertyInfo property in shared.Properties)
+            {
+                if (entityType.FindProperty(property.Name)?.GetTypeMapping().Converter is { } converter)
+                {
+                    mapping = mapping.WithConversion(property.Name, converter.ProviderClrType, converter.ConvertFromProvider, converter.ConvertToProvider);
+                }
+            }
+
+            mappings.Add(mapping);
         }
 
         return mappings;

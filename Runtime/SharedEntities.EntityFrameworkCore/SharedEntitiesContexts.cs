@@ -59,6 +59,17 @@ internal sealed class SharedEntitiesContexts(Coherence coherence, DbDialect? dia
         return new ContextReads(context, coherence, LoaderOf(context));
     }
 
+    /// <summary>Why a provider without a <see cref="DbConnection"/> (EF Core's in-memory database, Cosmos DB) is refused, and what to use instead.</summary>
+    public static string NotRelational(string provider) =>
+        $"SharedEntities needs a relational EF Core provider, not '{provider}': it reads versions, guards writes and publishes after the " +
+        "commit through the context's DbConnection and its transactions, which this provider does not have. A context on it cannot load or " +
+        "save [SharedEntity] types with UseSharedEntities (without UseSharedEntities, the classes are plain entities and no runtime checks " +
+        "them). For tests, use SQLite in memory (Microsoft.EntityFrameworkCore.Sqlite and the SharedEntities.Sqlite package) under a name " +
+        "that every connection of the test reaches, \"Data Source=file:<test name>?mode=memory&cache=shared\" (keep one connection open for the " +
+        "test's length: the database lives as long as a connection to it), with the in-memory store (UseInMemory) or the embedded store on " +
+        "the same connection string; a plain \"Data Source=:memory:\" is a new, empty database for each connection, and the runtime's checks " +
+        "use a connection of their own.";
+
     /// <summary>Binds a store that lives in the context's database to <paramref name="transaction"/>, if the dialect has one.</summary>
     public IDisposable? EnlistStore(DbContext context, DbTransaction transaction) =>
         (DialectOf(context) as IStoreEnlistingDialect)?.EnlistStore(transaction.Connection!, transaction);
@@ -83,12 +94,7 @@ internal sealed class SharedEntitiesContexts(Coherence coherence, DbDialect? dia
 
         if (!context.Database.IsRelational())
         {
-            throw new NotSupportedException(
-                $"SharedEntities needs a relational EF Core provider, not '{context.Database.ProviderName}': it reads versions, guards writes and " +
-                "publishes after the commit through the context's DbConnection and its transactions, which this provider does not have. A context " +
-                "on it cannot load or save [SharedEntity] types with UseSharedEntities (without UseSharedEntities, the classes are plain entities " +
-                "and no runtime checks them). For tests, use SQLite in memory (Microsoft.EntityFrameworkCore.Sqlite with \"Data Source=:memory:\", " +
-                "and the SharedEntities.Sqlite package) with the in-memory store (UseInMemory).");
+            throw new NotSupportedException(NotRelational(context.Database.ProviderName ?? "?"));
         }
 
         DbConnection connection = context.Database.GetDbConnection();

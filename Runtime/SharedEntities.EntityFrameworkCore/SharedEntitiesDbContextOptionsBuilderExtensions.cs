@@ -57,7 +57,8 @@ public static class SharedEntitiesDbContextOptionsBuilderExtensions
         return optionsBuilder.AddInterceptors(
             SharedEntitiesConnectionInterceptor.Instance,
             new SharedEntitiesSaveChangesInterceptor(contexts),
-            new SharedEntitiesTransactionInterceptor(contexts));
+            new SharedEntitiesTransactionInterceptor(contexts),
+            new SharedEntitiesCommandInterceptor(contexts));
     }
 }
 

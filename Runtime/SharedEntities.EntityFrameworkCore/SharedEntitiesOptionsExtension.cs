@@ -37,8 +37,13 @@ internal sealed class SharedEntitiesOptionsExtension : IDbContextOptionsExtensio
         services.Replace(ServiceDescriptor.Singleton<IStructuralTypeMaterializerSource>(sp => new SharedEntitiesMaterializerSource(inner(sp))));
     }
 
+    /// <summary>When the context is built: a provider without connections and transactions is refused then, not at its first save.</summary>
     public void Validate(IDbContextOptions options)
     {
+        if (options.Extensions.FirstOrDefault(e => e.Info.IsDatabaseProvider) is { } provider && provider is not RelationalOptionsExtension)
+        {
+            throw new NotSupportedException(SharedEntitiesContexts.NotRelational(provider.GetType().Assembly.GetName().Name ?? provider.GetType().Name));
+        }
     }
 
     private sealed class ExtensionInfo(IDbContextOptionsExtension extension) : DbContextOptionsExtensionInfo(extension)

@@ -11,6 +11,8 @@ namespace SharedEntities.EntityFrameworkCore;
 /// Maps every <c>[SharedEntity]</c> class of the model: each shared property to its generated backing field with
 /// field access (EF Core never calls the generated accessors, which check freshness and record user writes), and the
 /// version property as a concurrency token. Explicit configuration (<c>HasField</c>, <c>IsConcurrencyToken</c>) wins.
+/// Then refuses, while the model is built (the context's first use), a mapping the runtime cannot reload when another
+/// process changes a row: each refusal names the type, the property and the fix (docs/efcore.md, "Mappings").
 /// </summary>
 public sealed class SharedEntityConvention : IModelFinalizingConvention
 {
@@ -18,6 +20,7 @@ public sealed class SharedEntityConvention : IModelFinalizingConvention
     public void ProcessModelFinalizing(IConventionModelBuilder modelBuilder, IConventionContext<IConventionModelBuilder> context)
     {
         ArgumentNullException.ThrowIfNull(modelBuilder);
+        var refusals = new List<string>();
         foreach (IConventionEntityType entityType in modelBuilder.Metadata.GetEntityTypes())
         {
             if (SharedTypeOf(entityType.ClrType) is not { } shared)
@@ -50,6 +53,69 @@ public sealed class SharedEntityConvention : IModelFinalizingConvention
                         "or as an owned reference.");
                 }
             }
+
+            Refuse(entityType, shared, refusals);
+        }
+
+        if (refusals.Count > 0)
+        {
+            throw new InvalidOperationException(
+                "SharedEntities cannot reload these mappings when another process changes a row:" + Environment.NewLine +
+                string.Join(Environment.NewLine, refusals.Select(r => "- " + r)));
+        }
+    }
+
+    // What the runtime's reloads and version-guarded writes cannot serve. Everything else reloads as EF Core reads it:
+    // value converters, DateOnly, TPH and TPT hierarchies, constructor binding, proxies, complex and owned values of a
+    // shared entity (these are not shared properties: they reload with the owner's row).
+    private static void Refuse(IConventionEntityType entityType, SharedEntityType shared, List<string> refusals)
+    {
+        string type = entityType.DisplayName();
+        if (entityType.IsOwned())
+        {
+            refusals.Add($"{type} is an owned type: a [SharedEntity] has a row and a version of its own. Fix: map {type} as an entity (a relationship), " +
+                "or make it a plain class owned by a shared entity (it is then saved under the owner's version and reloaded with it).");
+            return;
+        }
+
+        foreach (SharedPropertyInfo property in shared.Properties)
+        {
+            if (entityType.FindProperty(property.Name) is null)
+            {
+                string mappedAs = entityType.FindComplexProperty(property.Name) is not null ? "a complex property"
+                    : entityType.FindNavigation(property.Name) is not null ? "a navigation"
+                    : "nothing (it is ignored)";
+                refusals.Add($"{type}.{property.Name} is shared (partial) but EF Core maps it as {mappedAs}: a shared property is one column. Fix: make " +
+                    $"{property.Name} a plain (non-partial) property, or share the values it holds as partial properties of {type}, one column each.");
+            }
+        }
+
+        foreach ((string? name, string role) in new[] { (shared.KeyProperty, "key"), (shared.VersionProperty, "version") })
+        {
+            if (name is not null && entityType.FindProperty(name)?.GetValueConverter() is { } converter)
+            {
+                refusals.Add($"{type}.{name}, the {role}, has a value converter ({converter.ModelClrType.Name} to {converter.ProviderClrType.Name}): the runtime " +
+                    $"binds the {role} as a statement parameter and compares it as it is. Fix: map {name} as a plain {converter.ProviderClrType.Name}.");
+            }
+        }
+
+        if (shared.VersionProperty is { } version && entityType.FindProperty(version) is null)
+        {
+            refusals.Add($"{type}.{version}, the version, is not mapped: every write of {type} is guarded by it. Fix: map {version} (do not Ignore it) " +
+                $"and add its column with a migration (dotnet ef migrations add Add{shared.Name}{version}); for a table without one, remove the property " +
+                "(the entity is then serial-only).");
+        }
+
+        if (entityType.GetMappingStrategy() == RelationalAnnotationNames.TpcMappingStrategy)
+        {
+            refusals.Add($"{type} is in a TPC hierarchy (UseTpcMappingStrategy): its rows are in one table per class, and the runtime reads a shared " +
+                $"entity's version and columns from one table. Fix: map the hierarchy of {entityType.GetRootType().DisplayName()} as TPH (the default) or TPT.");
+        }
+
+        if (entityType.BaseType is null && entityType.GetTableName() is null)
+        {
+            refusals.Add($"{type} is not mapped to a table (ToView, ToSqlQuery or ToFunction): the runtime reads versions and reloads rows from the " +
+                $"entity's table and guards writes to it. Fix: map {type} to its table (ToTable).");
         }
     }
 

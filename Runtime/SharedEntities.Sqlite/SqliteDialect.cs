@@ -59,6 +59,11 @@ public sealed class SqliteDialect : DbDialect, IStoreEnlistingDialect
         exception is SqliteException { SqliteErrorCode: 5 or 6, SqliteExtendedErrorCode: not SqliteBusySnapshot };
 
     /// <inheritdoc/>
+    /// <remarks>SQLITE_ERROR (1) with SQLite's "no such column" message: SQLite has no error code of its own for it.</remarks>
+    public override bool IsUndefinedColumn(DbException exception) =>
+        exception is SqliteException { SqliteErrorCode: 1 } e && e.Message.Contains("no such column", StringComparison.Ordinal);
+
+    /// <inheritdoc/>
     /// <remarks>
     /// Microsoft.Data.Sqlite retries a busy statement until its command timeout (whole seconds) runs out: that is the
     /// busy timeout here, so it is the wait timeout rounded up, not a backstop behind it.

@@ -51,7 +51,7 @@ public sealed class SqliteSharedStore : ISharedStore
             DefaultTimeout = Math.Max(1, (int)Math.Ceiling(timeout.TotalSeconds)),
         };
         _connectionString = builder.ToString();
-        _fullPath = Path.GetFullPath(builder.DataSource);
+        _fullPath = DatabaseIdentity(builder.DataSource);
         _time = timeProvider ?? TimeProvider.System;
         _useWal = useWal;
     }
@@ -109,10 +109,21 @@ public sealed class SqliteSharedStore : ISharedStore
     {
         ArgumentNullException.ThrowIfNull(connection);
         ArgumentNullException.ThrowIfNull(transaction);
-        var enlistment = new Enlistment(connection, transaction, Path.GetFullPath(connection.DataSource));
+        // An open connection names its file; an in-memory database has none, and is named by its connection string.
+        string identity = connection.DataSource is { Length: > 0 } file
+            ? Path.GetFullPath(file)
+            : DatabaseIdentity(new SqliteConnectionStringBuilder(connection.ConnectionString).DataSource);
+        var enlistment = new Enlistment(connection, transaction, identity);
         Ambient.Value = enlistment;
         return enlistment;
     }
+
+    // What tells two connections to one database: a file's full path; an in-memory database's name (a shared-cache URI,
+    // file:name?mode=memory&cache=shared) as it is written.
+    private static string DatabaseIdentity(string dataSource) =>
+        dataSource.Length == 0 || dataSource == ":memory:" || dataSource.StartsWith("file:", StringComparison.OrdinalIgnoreCase)
+            ? dataSource
+            : Path.GetFullPath(dataSource);
 
     /// <inheritdoc/>
     public void Execute(StoreBatch batch)

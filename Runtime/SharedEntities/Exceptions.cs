@@ -183,3 +183,41 @@ public sealed class DatabaseWaitTimeoutException : SharedEntityException
         _ => "A database wait",
     };
 }
+
+/// <summary>
+/// A statement of the runtime named a column that the entity's table does not have: most often a version column that
+/// the class declares and no migration added yet. The message names the columns the runtime reads and the migration to
+/// add. Nothing was written.
+/// </summary>
+public sealed class MissingColumnException : SharedEntityException
+{
+    /// <summary>Creates the exception.</summary>
+    /// <param name="entityName">The entity's name.</param>
+    /// <param name="table">Its table.</param>
+    /// <param name="columns">The columns the runtime reads: the key, the version (if any) and the shared columns.</param>
+    /// <param name="versionProperty">The version property, or <see langword="null"/> for a serial-only entity.</param>
+    /// <param name="versionColumn">Its column.</param>
+    /// <param name="innerException">The database's error, which names the column.</param>
+    public MissingColumnException(
+        string entityName, string table, IReadOnlyList<string> columns, string? versionProperty, string? versionColumn, Exception innerException)
+        : base(
+            $"The table {table} lacks a column that SharedEntities reads for {entityName} ({innerException?.Message.TrimEnd('.')}). It reads " +
+            $"{string.Join(", ", columns ?? [])}." +
+            (versionProperty is null
+                ? " Map each shared property to an existing column, or add the missing one with a migration."
+                : $" If the version column {versionColumn} is the one missing, the table predates it: add it with a migration (EF Core: " +
+                  $"dotnet ef migrations add Add{entityName}{versionProperty}, then dotnet ef database update; in SQL: ALTER TABLE {table} ADD " +
+                  $"{versionColumn} bigint NOT NULL DEFAULT 1), or remove the property {versionProperty} from the class to keep {entityName} " +
+                  "serial-only (no version column, weaker guarantees: docs/protocol.md)."),
+            innerException)
+    {
+        EntityName = entityName;
+        Table = table;
+    }
+
+    /// <summary>The entity's name.</summary>
+    public string EntityName { get; }
+
+    /// <summary>The table.</summary>
+    public string Table { get; }
+}

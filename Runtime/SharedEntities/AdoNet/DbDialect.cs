@@ -91,6 +91,13 @@ public abstract class DbDialect
     public virtual bool IsWaitTimeout(DbException exception) => exception?.InnerException is TimeoutException;
 
     /// <summary>
+    /// Whether <paramref name="exception"/> says a statement named a column the table does not have (a version column
+    /// that no migration added, say). The loader then throws <see cref="MissingColumnException"/>, which names the
+    /// mapping's columns and the migration to add. Default: <see langword="false"/>.
+    /// </summary>
+    public virtual bool IsUndefinedColumn(DbException exception) => false;
+
+    /// <summary>
     /// A new, closed connection to the same database as <paramref name="connection"/> (same provider and settings),
     /// on which the runtime's checks run outside the application's transactions so that they never share a
     /// connection with a data reader the application has open; <see langword="null"/> when no such connection can be
@@ -134,6 +141,9 @@ public abstract class DbDialect
         // sends when the command timeout runs out).
         public override bool IsWaitTimeout(DbException exception) =>
             exception?.SqlState is "55P03" or "57014" || base.IsWaitTimeout(exception!);
+
+        // 42703 undefined_column.
+        public override bool IsUndefinedColumn(DbException exception) => exception?.SqlState == "42703";
 
         // In the loader's own transaction SET LOCAL lasts until it ends, which is what is wanted. In the application's,
         // the setting in force is saved in a custom setting and given back after the statement (a failed statement

@@ -225,9 +225,17 @@ public sealed class DbEntityLoader : IEntityLoader
     public DbEntityMapping MappingOf(Type entityType)
     {
         ArgumentNullException.ThrowIfNull(entityType);
-        return _mappings.TryGetValue(entityType, out DbEntityMapping? mapping)
-            ? mapping
-            : throw new InvalidOperationException($"{entityType} is not mapped in this DbEntityLoader.");
+        // An instance may be of a class derived from the mapped one: a class of an ORM's inheritance hierarchy, or a
+        // proxy an ORM made of it (lazy loading), whose shared columns are the mapped class's.
+        for (Type? type = entityType; type is not null; type = type.BaseType)
+        {
+            if (_mappings.TryGetValue(type, out DbEntityMapping? mapping))
+            {
+                return mapping;
+            }
+        }
+
+        throw new InvalidOperationException($"{entityType} is not mapped in this DbEntityLoader.");
     }
 
     /// <summary>
@@ -310,7 +318,7 @@ public sealed class DbEntityLoader : IEntityLoader
         for (int i = 0; i < mapping.Columns.Count; i++)
         {
             columns.Add(mapping.Columns[i]);
-            AddParameter(command, entity.GetSharedValue(i));
+            AddParameter(command, mapping.ToColumn(i, entity.GetSharedValue(i)));
         }
 
         command.CommandText =
@@ -755,9 +763,9 @@ public sealed class DbEntityLoader : IEntityLoader
         ArgumentNullException.ThrowIfNull(entities);
         ArgumentNullException.ThrowIfNull(found);
         Array.Fill(found, false);
-        foreach (IGrouping<Type, int> group in Enumerable.Range(0, entities.Count).GroupBy(i => entities[i].GetType()))
+        foreach (IGrouping<DbEntityMapping, int> group in Enumerable.Range(0, entities.Count).GroupBy(i => MappingOf(entities[i].GetType())))
         {
-            DbEntityMapping mapping = MappingOf(group.Key);
+            DbEntityMapping mapping = group.Key;
             var columns = new List<string> { mapping.KeyColumn };
             if (mapping.VersionColumn is { } version)
             {
@@ -771,7 +779,7 @@ public sealed class DbEntityLoader : IEntityLoader
                 ISharedEntity entity = entities[index];
                 for (int p = 0; p < mapping.Columns.Count; p++)
                 {
-                    entity.SetSharedValue(p, DbValues.To(reader.GetValue(first + p), mapping.SharedType.Properties[p].PropertyType));
+                    entity.SetSharedValue(p, mapping.FromColumn(p, reader.GetValue(first + p)));
                 }
 
                 if (entity is IVersionedSharedEntity versioned)
@@ -791,9 +799,9 @@ public sealed class DbEntityLoader : IEntityLoader
         ArgumentNullException.ThrowIfNull(entities);
         ArgumentNullException.ThrowIfNull(versions);
         Array.Fill(versions, null);
-        foreach (IGrouping<Type, int> group in Enumerable.Range(0, entities.Count).GroupBy(i => entities[i].GetType()))
+        foreach (IGrouping<DbEntityMapping, int> group in Enumerable.Range(0, entities.Count).GroupBy(i => MappingOf(entities[i].GetType())))
         {
-            DbEntityMapping mapping = MappingOf(group.Key);
+            DbEntityMapping mapping = group.Key;
             string versionColumn = mapping.VersionColumn
                 ?? throw new InvalidOperationException($"{mapping.SharedType.Name} has no version column.");
             int[] indexes = [.. group];
@@ -1013,6 +1021,10 @@ public sealed class DbEntityLoader : IEntityLoader
         {
             throw WaitTimedOut(mapping, wait, ex);
         }
+        catch (DbException ex) when (Dialect.IsUndefinedColumn(ex))
+        {
+            throw MissingColumn(mapping, ex);
+        }
     }
 
     private async ValueTask ExecuteAsync(DbCommand command, DbEntityMapping mapping, ISharedEntity sample, DatabaseWait wait, bool async, CancellationToken cancellationToken)
@@ -1036,6 +1048,10 @@ public sealed class DbEntityLoader : IEntityLoader
         catch (DbException ex) when (Dialect.IsWaitTimeout(ex))
         {
             throw WaitTimedOut(mapping, wait, ex);
+        }
+        catch (DbException ex) when (Dialect.IsUndefinedColumn(ex))
+        {
+            throw MissingColumn(mapping, ex);
         }
     }
 
@@ -1078,6 +1094,10 @@ public sealed class DbEntityLoader : IEntityLoader
         _ = cause;
         return new(mapping.SharedType.Name, sample.SharedKey, -1, sample is IVersionedSharedEntity v ? v.SharedVersion : -1);
     }
+
+    private static MissingColumnException MissingColumn(DbEntityMapping mapping, DbException cause) =>
+        new(mapping.SharedType.Name, mapping.Table, [mapping.KeyColumn, .. mapping.VersionColumn is { } v ? [v] : Array.Empty<string>(), .. mapping.Columns],
+            mapping.SharedType.VersionProperty, mapping.VersionColumn, cause);
 
     private DatabaseWaitTimeoutException WaitTimedOut(DbEntityMapping mapping, DatabaseWait wait, Exception cause) =>
         new(mapping.SharedType.Name, wait, WaitTimeout, cause);
@@ -1157,7 +1177,7 @@ public sealed class DbEntityLoader : IEntityLoader
             var sets = new List<string>();
             for (int i = 0; i < mapping.Columns.Count; i++)
             {
-                sets.Add($"{d.Quote(mapping.Columns[i])} = {loader.AddParameter(command, entity.GetSharedValue(i))}");
+                sets.Add($"{d.Quote(mapping.Columns[i])} = {loader.AddParameter(command, mapping.ToColumn(i, entity.GetSharedValue(i)))}");
             }
 
             if (mapping.VersionColumn is { } version && newVersion is { } next)
